@@ -1,0 +1,1 @@
+"""Click commands, one module each; ``scaffolder.cli.COMMANDS`` loads them on demand."""

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..console import current_reporter, is_interactive, print_json
+
+
+@click.command()
+@click.argument("name")
+@click.option("-t", "--template", default=None, metavar="TEMPLATE",
+              help="Built-in name (transformer, minimal), plugin name, directory, git URL, gh:user/repo or zip.")
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Where the project directory is created.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Answer a template question; values are typed (true, 3, [a, b], {k: v}).")
+@click.option("--answers", "answers_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Answers from a JSON, YAML or TOML file.")
+@click.option("--no-input", is_flag=True, help="Never prompt; use defaults for unanswered questions.")
+@click.option("--checkout", metavar="REF", help="Branch, tag or commit of a git template.")
+@click.option("--env", "env", type=click.Choice(["venv", "conda", "none"]), default="none", show_default=True,
+              help="Environment to create (venv and conda are coming; only 'none' works for now).")
+@click.option("--no-lock", is_flag=True, help="Skip writing the lock file (coming with environments).")
+@click.option("--no-kernel", is_flag=True, help="Skip registering the Jupyter kernel (coming with kernels).")
+@click.option("--trust", is_flag=True, help="Allow hooks of an outside template to run code.")
+@click.option("--force", is_flag=True, help="Write into a non-empty directory, overwriting only template files.")
+@click.option("--dry-run", is_flag=True, help="Show the files and steps; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def new(name, template, output_dir, sets, answers_file, no_input, checkout, env, no_lock, no_kernel, trust, force,
+        dry_run, as_json) -> None:
+    """Generate project NAME from a template."""
+    from ..answers import parse_set
+    from ..errors import UsageError
+    from ..generate import NewOptions, create_project
+
+    if env != "none":
+        raise UsageError(f"--env {env} is not available yet", "use --env none")
+    reporter = current_reporter()
+    interactive = is_interactive() and not no_input
+    options = NewOptions(
+        name=name, template=template, output_dir=output_dir, overrides=parse_set(sets), answers_file=answers_file,
+        no_input=not interactive, trust=trust, force=force, dry_run=dry_run, checkout=checkout, env=env,
+        lock=not no_lock, kernel=not no_kernel,
+    )
+
+    def confirm(fetched) -> bool:
+        if not interactive:
+            return False
+        return click.confirm(
+            f"Template {fetched.source.spec} runs hooks ({', '.join(fetched.hooks)}) from {fetched.repo_dir}. "
+            "Run them?", default=False, err=True)
+
+    result = create_project(options, reporter, confirm)
+    if as_json:
+        print_json(result.as_dict())
+        return
+    if result.dry_run:
+        click.echo(f"would create {result.project_dir} from {result.template} ({result.template_version})")
+        for rel in result.files:
+            click.echo(f"  {rel}")
+        click.echo("steps: " + " -> ".join(result.steps))
+        return
+    reporter.info(f"created {result.project_dir}")
+    click.echo(str(result.project_dir))

@@ -1,0 +1,230 @@
+"""``scaffolder new`` as one transaction: render, place, then the project's post-render steps.
+
+Post-render steps (environment, lock, install, kernel) are registered in ``POST_RENDER_STEPS``;
+each one undoes its own work through the transaction if a later step fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from . import templates as tpl
+from .console import Reporter
+from .errors import DestinationExists, InvalidName, ScaffolderError, StepFailed, UntrustedTemplate
+from .fsutil import atomic_copy, temporary_dir_beside
+from .names import project_names
+from .project import write_settings
+from .transaction import Transaction
+
+
+@dataclass
+class NewOptions:
+    name: str
+    template: str | None = None
+    output_dir: Path = Path(".")
+    overrides: dict[str, Any] = field(default_factory=dict)
+    answers_file: Path | None = None
+    no_input: bool = True
+    trust: bool = False
+    force: bool = False
+    dry_run: bool = False
+    checkout: str | None = None
+    env: str = "none"  # venv | conda | none
+    python: str | None = None
+    torch: str | None = None
+    installer: str | None = None
+    lock: bool = True
+    kernel: bool = True
+
+
+@dataclass
+class NewResult:
+    project_dir: Path
+    template: str
+    template_version: str
+    answers: dict[str, Any]
+    files: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "project_dir": str(self.project_dir),
+            "template": self.template,
+            "template_version": self.template_version,
+            "answers": self.answers,
+            "files": self.files,
+            "steps": self.steps,
+            "dry_run": self.dry_run,
+        }
+
+
+@dataclass
+class StepContext:
+    options: NewOptions
+    project_dir: Path
+    settings: dict[str, Any]  # [tool.scaffolder], steps add to it
+    txn: Transaction
+    reporter: Reporter
+
+
+_FORCE_HINT = "choose another name, or pass --force to overwrite template files"
+
+# (name, applies(options) -> bool, run(StepContext)). Later steps can rely on earlier ones.
+Step = tuple[str, Callable[[NewOptions], bool], Callable[[StepContext], None]]
+POST_RENDER_STEPS: list[Step] = []
+
+
+def planned_steps(options: NewOptions) -> list[str]:
+    return ["render template", "move into place"] + [name for name, applies, _ in POST_RENDER_STEPS if applies(options)]
+
+
+def _name_answers(options: NewOptions) -> dict[str, Any]:
+    names = project_names(options.name)
+    return {
+        "project_name": names.name,
+        "project_slug": names.slug,
+        "package_name": names.package,
+        "distribution_name": names.dist,
+    }
+
+
+def _check_package_name(answers: dict[str, Any]) -> None:
+    package = answers.get("package_name")
+    if isinstance(package, str) and not package.isidentifier():
+        raise InvalidName(f"package_name {package!r} is not a valid Python identifier", "use letters, digits and '_'")
+
+
+def provenance(fetched: tpl.FetchedTemplate, answers: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "template": fetched.source.spec,
+        "template_version": fetched.version,
+        "scaffolder_version": __version__,
+        "answers": tpl.public_answers(answers),
+    }
+
+
+def _list_files(root: Path) -> list[str]:
+    return sorted(
+        str(p.relative_to(root)).replace(os.sep, "/") for p in root.rglob("*") if p.is_file() or p.is_symlink()
+    )
+
+
+def _place(rendered: Path, dest: Path, force: bool, txn: Transaction) -> None:
+    """Move the rendered project to ``dest``; with ``force``, overwrite only files the template makes."""
+    if not dest.exists():
+        os.replace(rendered, dest)
+        txn.created_path(dest)
+        return
+    if not dest.is_dir():
+        raise DestinationExists(f"{dest} exists and is not a directory", "choose another name or --output-dir")
+    if not any(dest.iterdir()):
+        dest.rmdir()
+        txn.on_rollback(f"recreate empty {dest}", lambda: dest.mkdir(exist_ok=True))
+        os.replace(rendered, dest)
+        txn.created_path(dest)
+        return
+    if not force:
+        raise DestinationExists(f"{dest} already exists and is not empty", _FORCE_HINT)
+    backup_root = Path(tempfile.mkdtemp(prefix=".scaffolder-backup-", dir=dest.parent))
+    txn.on_rollback("drop backups", lambda: shutil.rmtree(backup_root, ignore_errors=True))
+    for rel in _list_files(rendered):
+        src, target = rendered / rel, dest / rel
+        missing_dirs = [p for p in reversed(target.relative_to(dest).parents) if not (dest / p).exists()]
+        for d in missing_dirs:
+            (dest / d).mkdir()
+            txn.created_path(dest / d)
+        if target.exists():
+            backup = backup_root / rel
+            backup.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(target, backup)
+            txn.on_rollback(f"restore {target}", lambda b=backup, t=target: atomic_copy(b, t))
+        else:
+            txn.created_path(target)
+        atomic_copy(src, target)
+    shutil.rmtree(backup_root, ignore_errors=True)
+
+
+def create_project(
+    options: NewOptions,
+    reporter: Reporter | None = None,
+    confirm_hooks: Callable[[tpl.FetchedTemplate], bool] | None = None,
+) -> NewResult:
+    """Generate a project. Either everything succeeds, or nothing is left behind."""
+    from .answers import load_answers_file
+
+    reporter = reporter or Reporter()
+    source = tpl.resolve(options.template, options.checkout)
+    overrides = load_answers_file(options.answers_file) if options.answers_file else {}
+    overrides.update(options.overrides)
+    name_answers = _name_answers(options)
+    output_dir = Path(options.output_dir).resolve()
+    made_output_dir = not output_dir.exists() and not options.dry_run
+    try:
+        return _create(options, reporter, confirm_hooks, source, overrides, name_answers, output_dir)
+    except BaseException:
+        if made_output_dir and output_dir.is_dir() and not any(output_dir.iterdir()):
+            output_dir.rmdir()
+        raise
+
+
+def _create(options, reporter, confirm_hooks, source, overrides, name_answers, output_dir) -> NewResult:
+    scratch_parent = Path(tempfile.gettempdir()) if options.dry_run else output_dir / "x"
+    with temporary_dir_beside(scratch_parent) as scratch:
+        fetched = tpl.fetch(source, scratch)
+        try:
+            accept_hooks = _hooks_allowed(fetched, options, confirm_hooks)
+            answers = tpl.build_answers(fetched.repo_dir, overrides, options.no_input, optional=name_answers)
+            _check_package_name(answers)
+            render_dir = scratch / "render"
+            render_dir.mkdir()
+            with reporter.step(f"render {source.spec}"):
+                rendered = tpl.render(fetched, answers, render_dir, accept_hooks)
+            settings = provenance(fetched, answers)
+            write_settings(rendered / "pyproject.toml", settings)
+            dest = output_dir / rendered.name
+            result = NewResult(dest, source.spec, fetched.version, tpl.public_answers(answers))
+            result.steps = planned_steps(options)
+            result.files = _list_files(rendered)
+            if options.dry_run:
+                result.dry_run = True
+                return result
+            if dest.exists() and dest.is_dir() and any(dest.iterdir()) and not options.force:
+                raise DestinationExists(f"{dest} already exists and is not empty", _FORCE_HINT)
+            with Transaction() as txn:
+                output_dir.mkdir(parents=True, exist_ok=True)
+                _place(rendered, dest, options.force, txn)
+                ctx = StepContext(options, dest, settings, txn, reporter)
+                for name, applies, run in POST_RENDER_STEPS:
+                    if not applies(options):
+                        continue
+                    with reporter.step(name):
+                        try:
+                            run(ctx)
+                        except ScaffolderError as exc:
+                            raise StepFailed(name, exc.message, exc.hint) from exc
+                if any(applies(options) for _, applies, _ in POST_RENDER_STEPS):
+                    write_settings(dest / "pyproject.toml", ctx.settings)
+            return result
+        finally:
+            fetched.cleanup()
+
+
+def _hooks_allowed(fetched: tpl.FetchedTemplate, options: NewOptions, confirm_hooks) -> bool:
+    if not fetched.hooks:
+        return False
+    if fetched.source.trusted or options.trust:
+        return True
+    if confirm_hooks is not None and confirm_hooks(fetched):
+        return True
+    raise UntrustedTemplate(
+        f"template {fetched.source.spec!r} has hooks that would run code ({', '.join(fetched.hooks)})",
+        "review them and pass --trust to allow them",
+    )
