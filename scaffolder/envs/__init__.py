@@ -1,0 +1,27 @@
+"""Environment backends, one module each, registered in one dict.
+
+A backend creates an environment, installs a lock file into it exactly (removing extras),
+and reports what is installed. ``get_backend(name)`` imports only the module it needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .base import EnvBackend
+
+# name -> "module:class"
+BACKENDS: dict[str, str] = {}
+
+
+def get_backend(name: str) -> EnvBackend:
+    from ..errors import UsageError
+
+    target = BACKENDS.get(name)
+    if target is None:
+        raise UsageError(f"unknown environment backend {name!r}", f"choose one of: {', '.join(sorted(BACKENDS))}")
+    module, cls = target.split(":")
+    return getattr(importlib.import_module(module), cls)()
+
+
+__all__ = ["BACKENDS", "EnvBackend", "get_backend"]
