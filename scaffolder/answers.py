@@ -24,7 +24,7 @@ def parse_value(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         pass
-    if text.strip()[:1] in "[{":
+    if text.strip()[:1] in ("[", "{"):
         import yaml
 
         try:

@@ -35,19 +35,21 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module), attr)
 
     def invoke(self, ctx: click.Context):
-        debug = bool(ctx.obj and ctx.obj.debug)
+        def debug() -> bool:  # ctx.obj is set by the group callback, inside super().invoke
+            return bool(ctx.obj and ctx.obj.debug)
+
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.Abort):
             raise
         except click.ClickException:
-            if debug:
+            if debug():
                 traceback.print_exc()
             raise
         except KeyboardInterrupt:
             raise click.Abort() from None
         except Exception as exc:
-            if debug:
+            if debug():
                 raise
             raise ScaffolderError(
                 f"unexpected {type(exc).__name__}: {exc}", "rerun with --debug for a traceback"

@@ -26,6 +26,9 @@ class ScaffolderError(click.ClickException):
         msg = " ".join(str(self.message).split())
         return f"{msg} ({self.hint})" if self.hint else msg
 
+    def __str__(self) -> str:
+        return self.format_message()
+
     def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
         click.echo(f"error: {self.format_message()}", err=True)
 

@@ -149,7 +149,7 @@ def _place(rendered: Path, dest: Path, force: bool, txn: Transaction) -> None:
         else:
             txn.created_path(target)
         atomic_copy(src, target)
-    shutil.rmtree(backup_root, ignore_errors=True)
+    txn.on_commit(lambda: shutil.rmtree(backup_root, ignore_errors=True))
 
 
 def create_project(

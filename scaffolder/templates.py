@@ -274,11 +274,16 @@ def build_answers(
     extra.update(overrides)
     try:
         context = generate_context(str(Path(repo_dir) / "cookiecutter.json"), None, extra)
-        return dict(prompt_for_config(context, no_input))
+        answers = dict(prompt_for_config(context, no_input))
     except ValueError as exc:
         raise InvalidAnswer(str(exc), "pick one of the listed values") from None
     except CookiecutterException as exc:
         raise TemplateError(f"template variables could not be rendered: {exc}") from None
+    # cookiecutter turns every non-string answer into a string; keep ours typed.
+    for key, value in overrides.items():
+        if not isinstance(value, str) and not isinstance(variables.get(key), list):
+            answers[key] = value
+    return answers
 
 
 def check_paths(repo_dir: Path, context: dict[str, Any]) -> None:
@@ -308,8 +313,10 @@ def check_paths(repo_dir: Path, context: dict[str, Any]) -> None:
     for root, dirs, files in os.walk(template_dir):
         for name in dirs + files:
             rel = rendered(Path(root) / name)
+            part = env.from_string(name).render(**context)
             norm = os.path.normpath(rel)
-            if os.path.isabs(rel) or "\\" in rel or norm.split(os.sep)[0] != top or norm == top:
+            bad_part = part in ("", ".", "..") or "/" in part or "\\" in part
+            if bad_part or os.path.isabs(rel) or "\\" in rel or norm.split(os.sep)[0] != top or norm == top:
                 raise UnsafePath(
                     f"template would write {rel!r}, outside the project directory",
                     "answers used in file names must not contain '..', '/' or '\\'",

@@ -16,11 +16,16 @@ from pathlib import Path
 class Transaction:
     def __init__(self) -> None:
         self._undo: list[tuple[str, Callable[[], None]]] = []
+        self._on_commit: list[Callable[[], None]] = []
         self.rollback_errors: list[str] = []
         self._old_sigterm = None
 
     def on_rollback(self, description: str, action: Callable[[], None]) -> None:
         self._undo.append((description, action))
+
+    def on_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` only once everything succeeded (e.g. drop backups)."""
+        self._on_commit.append(action)
 
     def created_path(self, path: Path) -> None:
         """Register a file or directory this transaction created, to delete on rollback."""
@@ -44,6 +49,8 @@ class Transaction:
 
     def commit(self) -> None:
         self._undo.clear()
+        while self._on_commit:
+            self._on_commit.pop(0)()
 
     def __enter__(self) -> Transaction:
         # SIGTERM becomes SystemExit so that __exit__ runs the rollback.

@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,11 +21,32 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     yield home
 
 
-def run_generated_tests(project: Path, *args: str) -> "subprocess.CompletedProcess":
-    import subprocess
-
+def run_generated_tests(project: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(project / "src")}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
         cwd=project, env=env, capture_output=True, text=True,
     )
+
+
+def make_template(root: Path, files: dict[str, str], variables: dict | None = None, hooks: dict | None = None) -> Path:
+    """Write a small cookiecutter template: ``files`` are paths inside the project directory."""
+    import json
+
+    root.mkdir(parents=True, exist_ok=True)
+    context = {"project_name": "demo", "project_slug": "{{ cookiecutter.project_name }}", **(variables or {})}
+    (root / "cookiecutter.json").write_text(json.dumps(context))
+    project = root / "{{cookiecutter.project_slug}}"
+    for rel, text in files.items():
+        path = project / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    for name, code in (hooks or {}).items():
+        (root / "hooks").mkdir(exist_ok=True)
+        (root / "hooks" / name).write_text(code)
+    return root
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` with its bytes, to prove nothing changed."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

@@ -1,0 +1,34 @@
+import os
+
+import pytest
+
+from scaffolder.fsutil import atomic_write_text, is_within
+
+
+def test_atomic_write_keeps_mode_and_leaves_no_temp(tmp_path):
+    path = tmp_path / "f.txt"
+    path.write_text("old")
+    os.chmod(path, 0o600)
+    atomic_write_text(path, "new")
+    assert path.read_text() == "new" and (path.stat().st_mode & 0o777) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_failed_write_keeps_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "f.txt"
+    path.write_text("old")
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        atomic_write_text(path, "new")
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_is_within_follows_symlinks(tmp_path):
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "link").symlink_to(tmp_path)
+    assert is_within(tmp_path / "root" / "x", tmp_path / "root")
+    assert not is_within(tmp_path / "root" / "link", tmp_path / "root")

@@ -1,0 +1,43 @@
+import pytest
+
+from scaffolder.errors import ProjectNotFound, UsageError
+from scaffolder.project import Project, write_settings
+
+
+def test_find_walks_up_and_update_keeps_formatting(tmp_path):
+    text = '[project]\nname = "p"  # keep me\n\n[tool.scaffolder]\ntemplate = "builtin:minimal"\n'
+    (tmp_path / "pyproject.toml").write_text(text)
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    project = Project.find(deep)
+    assert project.root == tmp_path and project.settings["template"] == "builtin:minimal"
+    project.update_settings(backend="venv", answers={"x": 1})
+    reread = Project.load(tmp_path)
+    assert reread.settings == {"template": "builtin:minimal", "backend": "venv", "answers": {"x": 1}}
+    assert '# keep me' in (tmp_path / "pyproject.toml").read_text()
+    project.update_settings(backend=None)
+    assert "backend" not in Project.load(tmp_path).settings
+
+
+def test_pyproject_without_table_is_skipped(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.scaffolder]\ntemplate = "t"\n')
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    (inner / "pyproject.toml").write_text('[project]\nname = "other"\n')
+    assert Project.find(inner).root == tmp_path
+
+
+def test_no_project_is_a_clear_error(tmp_path):
+    with pytest.raises(ProjectNotFound, match="scaffolder new"):
+        Project.find(tmp_path)
+
+
+def test_broken_toml_is_a_usage_error(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.scaffolder\n")
+    with pytest.raises(UsageError, match="not valid TOML"):
+        Project.load(tmp_path)
+
+
+def test_write_settings_creates_file(tmp_path):
+    write_settings(tmp_path / "pyproject.toml", {"template": "x", "answers": {"a": [1, 2]}})
+    assert Project.load(tmp_path).settings == {"template": "x", "answers": {"a": [1, 2]}}
