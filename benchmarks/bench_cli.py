@@ -1,0 +1,54 @@
+"""scaffolder's start-up and plain rendering, side by side with cookiecutter.
+
+    python benchmarks/bench_cli.py [--runs N]
+
+Targets: `scaffolder --help` <= 0.5x `cookiecutter --help`; `scaffolder new -t minimal --no-input
+--env none` within 1.2x of plain `cookiecutter` on the same template.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _timing import compare, fresh_dir, time_command  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    cookiecutter = shutil.which("cookiecutter") or sys.exit("cookiecutter is not on PATH")
+    scaffolder = [sys.executable, "-m", "scaffolder"]
+    work = Path(tempfile.mkdtemp(prefix="bench-cli-"))
+    try:
+        compare(
+            "--help", lambda i: time_command([*scaffolder, "--help"]), lambda i: time_command([cookiecutter, "--help"]),
+            runs=args.runs, target=0.5, theirs_name="cookiecutter",
+        )
+        template = REPO / "templates" / "minimal"
+
+        def ours(i: int) -> float:
+            out = fresh_dir(work / "ours")
+            return time_command([*scaffolder, "new", "bench-proj", "-t", "minimal", "-o", str(out), "--no-input",
+                                 "--env", "none"])
+
+        def theirs(i: int) -> float:
+            out = fresh_dir(work / "theirs")
+            return time_command([cookiecutter, str(template), "--no-input", "-o", str(out),
+                                 "project_name=bench-proj"])
+
+        compare("new -t minimal", ours, theirs, runs=args.runs, target=1.2, theirs_name="cookiecutter")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
