@@ -256,3 +256,16 @@ def test_failed_install_restores_the_previous_spec(env, tmp_path, monkeypatch):
         kernels.register(env, "proj", replace=True)
     after = {p.name: p.read_bytes() for p in (kernels.kernels_dir() / "proj").iterdir()}
     assert after == before
+
+
+def test_a_conda_prefix_registers_the_same_way(tmp_path):
+    # No conda can be installed here and the local channel has no Python, so the prefix is a real
+    # venv given conda's marker directory: <prefix>/bin/python, as in every conda env on POSIX.
+    python = make_env(tmp_path / "conda-env")
+    (tmp_path / "conda-env" / "conda-meta").mkdir()
+    result = kernels.register(python, "condaproj")
+    assert result.kernel.env == tmp_path / "conda-env"
+    printed = run_in_kernel("condaproj", "import os, sys; print(sys.prefix); print(os.environ['CONDA_PREFIX'])")
+    assert printed.split() == [str(tmp_path / "conda-env")] * 2
+    removed, _ = kernels.remove_for_env(tmp_path / "conda-env")
+    assert [k.name for k in removed] == ["condaproj"]
