@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "kernel": "scaffolder.commands.kernel:kernel",
     "new": "scaffolder.commands.new:new",
     "templates": "scaffolder.commands.templates:templates",
+    "update": "scaffolder.commands.update:update",
 }
 
 

@@ -233,6 +233,21 @@ def fetch(source: TemplateSource, work_dir: Path) -> FetchedTemplate:
             ) from None
         repo_dir = Path(repo)
         cleanup = clone_dir
+    elif source.kind == "path" and source.checkout:
+        # A local template kept in git, at a given commit: clone it (offline) and check that out.
+        clone_dir = Path(work_dir) / "template-source"
+        try:
+            subprocess.run(["git", "clone", "-q", "--no-checkout", source.location, str(clone_dir)],
+                           check=True, capture_output=True, text=True, timeout=300)
+            subprocess.run(["git", "-C", str(clone_dir), "checkout", "-q", source.checkout],
+                           check=True, capture_output=True, text=True, timeout=300)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            detail = (getattr(exc, "stderr", "") or str(exc)).strip().splitlines()[-1:] or [""]
+            raise TemplateError(
+                f"could not check out {source.checkout!r} of template {source.location}: {detail[0]}",
+                "is the template directory a git repository with that ref?",
+            ) from None
+        repo_dir, cleanup = clone_dir, clone_dir
     else:
         repo_dir = Path(source.location)
     data = read_template_json(repo_dir)

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import click
+
+from ..console import current_reporter, is_interactive, print_json
+
+
+@click.command()
+@click.option("--to", "to", metavar="REF", help="Template version to move to: a git branch, tag or commit.")
+@click.option("--allow-dirty", is_flag=True, help="Update even with uncommitted changes.")
+@click.option("--no-input", is_flag=True, help="Give new template questions their defaults without asking.")
+@click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def update(to, allow_dirty, no_input, dry_run, as_json) -> None:
+    """Re-apply the project's template at a newer version, keeping your edits (3-way merge)."""
+    from ..errors import DriftFound
+    from ..project import Project
+    from ..update import update_project
+
+    reporter = current_reporter()
+    project = Project.find()
+
+    def ask_new(defaults: dict) -> dict:
+        return {key: click.prompt(f"new template question {key}", default=value, err=True)
+                for key, value in defaults.items()}
+
+    interactive = is_interactive() and not no_input
+    result = update_project(project, to=to, allow_dirty=allow_dirty, ask_new=ask_new if interactive else None,
+                            reporter=reporter, dry_run=dry_run)
+    if as_json:
+        print_json(result.as_dict())
+    elif result.up_to_date:
+        click.echo(f"up to date with {project.settings.get('template')} ({result.to_version})")
+    else:
+        verb = "would update" if dry_run else "updated"
+        click.echo(f"{verb} {result.from_version[:12]} -> {result.to_version[:12]}")
+        for label, items in (("added", result.added), ("merged", result.merged), ("removed", result.removed),
+                             ("kept (you changed it; the template dropped it)", result.kept),
+                             ("CONFLICT", result.conflicts)):
+            for rel in items:
+                click.echo(f"  {label}: {rel}")
+        if result.new_answers:
+            click.echo("  new answers: " + ", ".join(f"{k}={v!r}" for k, v in result.new_answers.items()))
+        if result.dependencies_changed:
+            click.echo("  dependencies changed: run 'scaffolder lock' to re-pin")
+    if result.conflicts and not dry_run:
+        raise DriftFound(f"{len(result.conflicts)} file(s) have conflicts", "resolve the <<<<<<< markers, then commit")

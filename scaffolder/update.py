@@ -1,0 +1,252 @@
+"""``scaffolder update``: re-apply a newer template with the recorded answers, as a 3-way merge.
+
+base = the template at the recorded version, rendered with the recorded answers;
+theirs = the template at the new version, rendered with the same answers (new questions get
+their defaults, or a prompt); ours = the project as it is. Each file is merged with
+``git merge-file``; conflicts are left as markers and reported. Template hooks never run on
+update: they are one-time setup, and re-running them is a known cruft complaint.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import templates as tpl
+from .console import Reporter
+from .errors import ScaffolderError, TemplateError, UsageError
+from .fsutil import atomic_write_bytes
+from .project import Project
+from .transaction import Transaction
+
+
+class DirtyTree(ScaffolderError):
+    pass
+
+
+@dataclass
+class UpdateResult:
+    from_version: str
+    to_version: str
+    added: list[str] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # the template dropped them, but you changed them
+    new_answers: dict[str, Any] = field(default_factory=dict)
+    dependencies_changed: bool = False
+    base_available: bool = True
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.from_version == self.to_version
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["up_to_date"] = self.up_to_date
+        return data
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+
+
+def check_clean(root: Path) -> None:
+    inside = _git(root, "rev-parse", "--is-inside-work-tree")
+    if inside.returncode != 0:
+        raise DirtyTree(
+            f"{root} is not a git repository, so an update could not be reviewed or undone",
+            "run 'git init && git add -A && git commit -m init' first, or pass --allow-dirty",
+        )
+    status = _git(root, "status", "--porcelain", "--untracked-files=normal", "--", ".")
+    if status.stdout.strip():
+        changed = len(status.stdout.strip().splitlines())
+        raise DirtyTree(
+            f"{root} has {changed} uncommitted change(s)", "commit or stash them first, or pass --allow-dirty"
+        )
+
+
+def _render(spec: str, checkout: str | None, answers: dict[str, Any], work: Path,
+            ask_new: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+            ) -> tuple[tpl.FetchedTemplate, dict[str, Any], Path]:
+    """Render with the recorded answers; questions the template added get defaults or ``ask_new``."""
+    source = tpl.resolve(spec, checkout)
+    work.mkdir(parents=True)
+    fetched = tpl.fetch(source, work)
+    variables = tpl.read_template_json(fetched.repo_dir)
+    known = {k: v for k, v in answers.items() if k in variables}
+    full = tpl.build_answers(fetched.repo_dir, known, no_input=True)
+    fresh = {k: v for k, v in tpl.public_answers(full).items() if k not in answers}
+    if fresh and ask_new is not None:
+        known.update(ask_new(fresh))
+        full = tpl.build_answers(fetched.repo_dir, known, no_input=True)
+    out = work / "render"
+    out.mkdir()
+    return fetched, full, tpl.render(fetched, full, out, accept_hooks=False)
+
+
+def _files(root: Path) -> dict[str, Path]:
+    return {
+        str(p.relative_to(root)).replace(os.sep, "/"): p
+        for p in root.rglob("*")
+        if p.is_file() and ".git" not in p.relative_to(root).parts
+    }
+
+
+def _merge_text(ours: bytes, base: bytes, theirs: bytes, work: Path) -> tuple[bytes, bool]:
+    """git merge-file: returns the merged bytes and whether it left conflict markers."""
+    if b"\0" in ours + base + theirs:  # binary: take theirs only if you did not change it
+        return (theirs, False) if ours == base else (ours, True)
+    paths = []
+    for name, data in (("ours", ours), ("base", base), ("theirs", theirs)):
+        path = work / f"merge-{name}"
+        path.write_bytes(data)
+        paths.append(str(path))
+    proc = subprocess.run(
+        ["git", "merge-file", "-p", "-L", "yours", "-L", "template (old)", "-L", "template (new)", *paths],
+        capture_output=True,
+    )
+    if proc.returncode < 0 or proc.returncode > 127:
+        raise TemplateError(f"git merge-file failed: {proc.stderr.decode(errors='replace').strip()}")
+    return proc.stdout, proc.returncode > 0
+
+
+def _dependencies(pyproject_text: str) -> Any:
+    import tomllib
+
+    try:
+        data = tomllib.loads(pyproject_text)
+    except tomllib.TOMLDecodeError:
+        return None
+    project = data.get("project", {})
+    return (project.get("dependencies"), project.get("optional-dependencies"), data.get("dependency-groups"))
+
+
+def _with_settings(pyproject_text: str, settings: dict[str, Any]) -> str:
+    import tomlkit
+
+    from .project import _inline
+
+    doc = tomlkit.parse(pyproject_text)
+    table = tomlkit.table()
+    for key, value in settings.items():
+        table[key] = _inline(value)
+    doc.setdefault("tool", tomlkit.table(is_super_table=True))["scaffolder"] = table
+    return tomlkit.dumps(doc)
+
+
+def update_project(
+    project: Project,
+    to: str | None = None,
+    allow_dirty: bool = False,
+    ask_new: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    reporter: Reporter | None = None,
+    dry_run: bool = False,
+) -> UpdateResult:
+    reporter = reporter or Reporter()
+    settings = dict(project.settings)
+    spec = settings.get("template")
+    if not spec:
+        raise UsageError("[tool.scaffolder] records no template", "this project was not made by 'scaffolder new'")
+    old_version = str(settings.get("template_version", ""))
+    answers = dict(settings.get("answers", {}))
+    if not allow_dirty and not dry_run:
+        check_clean(project.root)
+
+    with tempfile.TemporaryDirectory(prefix="scaffolder-update-") as tmp:
+        work = Path(tmp)
+        with reporter.step(f"render {spec} ({to or 'latest'})"):
+            new_fetched, new_answers, new_dir = _render(spec, to, answers, work / "new", ask_new)
+        try:
+            result = UpdateResult(old_version, new_fetched.version)
+            result.new_answers = {k: v for k, v in tpl.public_answers(new_answers).items() if k not in answers}
+            if result.up_to_date:
+                return result
+            base_dir = None
+            if old_version and old_version != "unversioned":
+                try:
+                    with reporter.step(f"render {spec} ({old_version[:12]}) as the merge base"):
+                        base_fetched, _, base_dir = _render(spec, old_version, answers, work / "base")
+                    base_fetched.cleanup()
+                except TemplateError as exc:
+                    reporter.warn(f"the recorded template version cannot be rendered ({exc}); "
+                                  "every file you changed is reported as a conflict")
+            result.base_available = base_dir is not None
+            new_settings = {
+                **settings,
+                "template_version": new_fetched.version,
+                "answers": {**answers, **result.new_answers},
+            }
+            writes = _plan(project.root, base_dir, new_dir, new_settings, work, result)
+            if not dry_run:
+                _apply(project.root, writes)
+            return result
+        finally:
+            new_fetched.cleanup()
+
+
+def _plan(root: Path, base_dir: Path | None, new_dir: Path, new_settings: dict[str, Any], work: Path,
+          result: UpdateResult) -> dict[str, bytes | None]:
+    """What to write (bytes) or delete (None), relative to the project root."""
+    base = _files(base_dir) if base_dir else {}
+    new = _files(new_dir)
+    writes: dict[str, bytes | None] = {}
+    for rel in sorted(set(base) | set(new)):
+        target = root / rel
+        ours = target.read_bytes() if target.is_file() else None
+        if rel == "pyproject.toml" and ours is not None:
+            before = ours.decode()
+            ours = _with_settings(before, new_settings).encode()
+            writes[rel] = ours
+        theirs = new[rel].read_bytes() if rel in new else None
+        old = base[rel].read_bytes() if rel in base else None
+        if theirs is None:  # the template dropped the file
+            if ours is not None and ours == old:
+                writes[rel] = None
+                result.removed.append(rel)
+            elif ours is not None:
+                result.kept.append(rel)
+            continue
+        if ours is None:
+            if old is None or not result.base_available:  # new in the template
+                writes[rel] = theirs
+                result.added.append(rel)
+            continue  # you deleted it: stay deleted
+        if ours == theirs or old == theirs:
+            continue
+        if old == ours and old is not None:
+            writes[rel] = theirs
+            result.merged.append(rel)
+            continue
+        merged, conflict = _merge_text(ours, old or b"", theirs, work)
+        writes[rel] = merged
+        (result.conflicts if conflict else result.merged).append(rel)
+    if "pyproject.toml" in writes and writes["pyproject.toml"] is not None:
+        current = (root / "pyproject.toml").read_text()
+        result.dependencies_changed = _dependencies(current) != _dependencies(writes["pyproject.toml"].decode())
+    return writes
+
+
+def _apply(root: Path, writes: dict[str, bytes | None]) -> None:
+    """Write every change atomically; if one fails, put back what was there."""
+    with Transaction() as txn:
+        for rel, data in writes.items():
+            target = root / rel
+            old = target.read_bytes() if target.is_file() else None
+            if old is not None:
+                txn.on_rollback(f"restore {rel}", lambda t=target, o=old: atomic_write_bytes(t, o))
+            else:
+                txn.created_path(target)
+            if data is None:
+                target.unlink()
+            else:
+                missing = [p for p in reversed(Path(rel).parents) if str(p) != "." and not (root / p).exists()]
+                for d in missing:
+                    (root / d).mkdir()
+                    txn.created_path(root / d)
+                atomic_write_bytes(target, data)

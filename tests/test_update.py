@@ -1,0 +1,91 @@
+"""`scaffolder update` across two versions of a real git template, with real git merges."""
+
+import json
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+from conftest import make_template
+
+from scaffolder.cli import cli
+from scaffolder.generate import NewOptions, create_project
+from scaffolder.project import Project
+from scaffolder.update import DirtyTree, update_project
+
+CONFIG_V1 = "# settings\nlr = 1\nbatch = 8\n\n# schedule\nwarmup = 10\nepochs = 3\n"
+CONFIG_V2 = CONFIG_V1.replace("batch = 8", "batch = 16")
+
+
+def git(cwd, *args):
+    return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def commit_all(cwd, message):
+    git(cwd, "add", "-A")
+    git(cwd, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", message)
+    return git(cwd, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def setup(tmp_path):
+    tpl = make_template(tmp_path / "tpl", {"config.toml": CONFIG_V1, "pyproject.toml": '[project]\nname = "x"\n',
+                                             "gone.txt": "old file\n"})
+    git(tpl, "init", "-q")
+    v1 = commit_all(tpl, "v1")
+    project = create_project(NewOptions(name="proj", template=str(tpl), output_dir=tmp_path / "out")).project_dir
+    git(project, "init", "-q")
+    commit_all(project, "generated")
+    # Template v2: changes one line, adds a file and a question, drops a file.
+    (tpl / "{{cookiecutter.project_slug}}" / "config.toml").write_text(CONFIG_V2)
+    (tpl / "{{cookiecutter.project_slug}}" / "NEW.md").write_text("owner: {{ cookiecutter.owner }}\n")
+    (tpl / "{{cookiecutter.project_slug}}" / "gone.txt").unlink()
+    data = json.loads((tpl / "cookiecutter.json").read_text())
+    (tpl / "cookiecutter.json").write_text(json.dumps({**data, "owner": "ml-team"}))
+    v2 = commit_all(tpl, "v2")
+    return tpl, project, v1, v2
+
+
+def test_update_merges_and_keeps_user_edits(setup):
+    tpl, project, v1, v2 = setup
+    assert Project.load(project).settings["template_version"] == v1
+    config = project / "config.toml"
+    config.write_text(config.read_text().replace("epochs = 3", "epochs = 30"))  # the user's edit
+    commit_all(project, "more epochs")
+    result = update_project(Project.load(project))
+    assert (result.from_version, result.to_version) == (v1, v2)
+    assert config.read_text() == CONFIG_V2.replace("epochs = 3", "epochs = 30")
+    assert (project / "NEW.md").read_text() == "owner: ml-team\n"
+    assert not (project / "gone.txt").exists()
+    assert result.conflicts == [] and result.added == ["NEW.md"] and result.removed == ["gone.txt"]
+    settings = Project.load(project).settings
+    assert settings["template_version"] == v2 and settings["answers"]["owner"] == "ml-team"
+    assert update_project(Project.load(project), allow_dirty=True).up_to_date
+
+
+def test_conflict_leaves_markers_and_exits_3(setup, monkeypatch):
+    tpl, project, v1, v2 = setup
+    config = project / "config.toml"
+    config.write_text(CONFIG_V1.replace("batch = 8", "batch = 32"))
+    commit_all(project, "bigger batch")
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(cli, ["update", "--no-input"])
+    assert result.exit_code == 3, result.output
+    assert "CONFLICT: config.toml" in result.stdout
+    text = config.read_text()
+    assert "<<<<<<< yours" in text and "batch = 32" in text and "batch = 16" in text
+
+
+def test_dirty_tree_is_refused_and_untouched(setup):
+    tpl, project, v1, v2 = setup
+    (project / "config.toml").write_text("edited but not committed\n")
+    with pytest.raises(DirtyTree, match="--allow-dirty"):
+        update_project(Project.load(project))
+    assert (project / "config.toml").read_text() == "edited but not committed\n"
+    assert Project.load(project).settings["template_version"] == v1
+
+
+def test_update_to_an_older_ref_and_dry_run(setup):
+    tpl, project, v1, v2 = setup
+    result = update_project(Project.load(project), to=v2, dry_run=True)
+    assert result.added == ["NEW.md"] and not (project / "NEW.md").exists()
+    assert update_project(Project.load(project), to=v1).up_to_date
