@@ -18,6 +18,7 @@ from .errors import ScaffolderError
 
 # name -> "module:attribute". One dict, one place to register a command.
 COMMANDS: dict[str, str] = {
+    "config": "scaffolder.commands.config:config",
     "kernel": "scaffolder.commands.kernel:kernel",
     "new": "scaffolder.commands.new:new",
     "templates": "scaffolder.commands.templates:templates",

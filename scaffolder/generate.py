@@ -161,7 +161,11 @@ def create_project(
     from .answers import load_answers_file
 
     reporter = reporter or Reporter()
-    source = tpl.resolve(options.template, options.checkout)
+    from . import config
+
+    settings = config.load(cli={"template": options.template})
+    source = tpl.resolve(settings.get("template"), options.checkout)
+    config.check_template_allowed(source.spec, settings)
     overrides = load_answers_file(options.answers_file) if options.answers_file else {}
     overrides.update(options.overrides)
     name_answers = _name_answers(options)

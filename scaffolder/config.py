@@ -1,0 +1,171 @@
+"""Layered settings: CLI, then SCAFFOLDER_* environment variables, then the project's
+[tool.scaffolder], then the team/user file (SCAFFOLDER_CONFIG, or config.toml in the user config
+directory). Every value remembers where it came from, so `scaffolder config show` can say.
+
+The file (a team usually ships one and points SCAFFOLDER_CONFIG at it):
+
+    template = "transformer"          # default template
+    python = "3.11"
+    backend = "venv"                  # venv | conda | none
+    installer = "uv"                  # uv | pip
+    torch = "auto"                    # auto | cpu | cu126 | ...
+
+    [index]
+    url = "https://pypi.example.com/simple"
+    extra_urls = ["https://mirror.example.com/simple"]
+    find_links = ["/shared/wheels"]
+
+    [torch_index]                     # per-variant PyTorch wheel index (mirrors, air-gapped sites)
+    cpu = "https://download.pytorch.org/whl/cpu"
+    cu126 = "https://mirror.example.com/torch/cu126"
+
+    [conda]
+    channels = ["conda-forge"]
+
+    [policy]
+    allowed_templates = ["builtin:*", "plugin:*", "gh:acme/*"]
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ScaffolderError, UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+# key -> (environment variable, kind). "list" values come from the environment comma-separated.
+KEYS: dict[str, tuple[str, str]] = {
+    "template": ("SCAFFOLDER_TEMPLATE", "str"),
+    "python": ("SCAFFOLDER_PYTHON", "str"),
+    "backend": ("SCAFFOLDER_BACKEND", "str"),
+    "installer": ("SCAFFOLDER_INSTALLER", "str"),
+    "torch": ("SCAFFOLDER_TORCH", "str"),
+    "index.url": ("SCAFFOLDER_INDEX_URL", "str"),
+    "index.extra_urls": ("SCAFFOLDER_EXTRA_INDEX_URLS", "list"),
+    "index.find_links": ("SCAFFOLDER_FIND_LINKS", "list"),
+    "conda.channels": ("SCAFFOLDER_CONDA_CHANNELS", "list"),
+    "policy.allowed_templates": ("SCAFFOLDER_ALLOWED_TEMPLATES", "list"),
+}
+# Per-variant torch indexes: torch_index.<variant>, env SCAFFOLDER_TORCH_INDEX_<VARIANT>.
+TORCH_INDEX_PREFIX = "torch_index."
+PROJECT_KEYS = ("template", "python", "backend", "installer", "torch")
+DEFAULTS: dict[str, Any] = {"template": "transformer", "backend": "venv", "torch": "auto"}
+
+
+class PolicyError(ScaffolderError):
+    pass
+
+
+@dataclass(frozen=True)
+class Setting:
+    value: Any
+    source: str  # "cli", "env:NAME", "project:PATH", "file:PATH" or "default"
+
+
+def config_path() -> Path:
+    explicit = os.environ.get("SCAFFOLDER_CONFIG")
+    if explicit:
+        return Path(explicit)
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("scaffolder")) / "config.toml"
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _known(key: str) -> bool:
+    return key in KEYS or key.startswith(TORCH_INDEX_PREFIX)
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"config file {path} is unreadable: {exc}", "fix it or unset SCAFFOLDER_CONFIG") from None
+    flat = _flatten(data)
+    unknown = sorted(k for k in flat if not _known(k))
+    if unknown:
+        raise UsageError(f"config file {path} has unknown keys {', '.join(unknown)}",
+                         f"known keys: {', '.join(sorted(KEYS))}, torch_index.<variant>")
+    return flat
+
+
+def _from_env() -> dict[str, Setting]:
+    found: dict[str, Setting] = {}
+    for key, (var, kind) in KEYS.items():
+        raw = os.environ.get(var)
+        if raw:
+            value = [p.strip() for p in raw.split(",") if p.strip()] if kind == "list" else raw
+            found[key] = Setting(value, f"env:{var}")
+    for var, raw in os.environ.items():
+        if var.startswith("SCAFFOLDER_TORCH_INDEX_") and raw:
+            variant = var.removeprefix("SCAFFOLDER_TORCH_INDEX_").lower()
+            found[f"{TORCH_INDEX_PREFIX}{variant}"] = Setting(raw, f"env:{var}")
+    return found
+
+
+class Settings:
+    def __init__(self, values: dict[str, Setting]) -> None:
+        self._values = values
+
+    def get(self, key: str, default: Any = None) -> Any:
+        setting = self._values.get(key)
+        return default if setting is None else setting.value
+
+    def source(self, key: str) -> str | None:
+        setting = self._values.get(key)
+        return None if setting is None else setting.source
+
+    def torch_indexes(self) -> dict[str, str]:
+        return {k.removeprefix(TORCH_INDEX_PREFIX): s.value for k, s in self._values.items()
+                if k.startswith(TORCH_INDEX_PREFIX)}
+
+    def items(self) -> list[tuple[str, Setting]]:
+        return sorted(self._values.items())
+
+
+def load(cli: dict[str, Any] | None = None, project=None) -> Settings:  # noqa: ANN001 - Project, lazily
+    """Merge the layers, lowest first, so that higher ones overwrite."""
+    values: dict[str, Setting] = {k: Setting(v, "default") for k, v in DEFAULTS.items()}
+    path = config_path()
+    values.update({k: Setting(v, f"file:{path}") for k, v in read_file(path).items()})
+    if project is not None:
+        for key in PROJECT_KEYS:
+            if key in project.settings:
+                values[key] = Setting(project.settings[key], f"project:{project.pyproject_path}")
+    values.update(_from_env())
+    values.update({k: Setting(v, "cli") for k, v in (cli or {}).items() if v is not None})
+    return Settings(values)
+
+
+def check_template_allowed(spec: str, settings: Settings) -> None:
+    """Refuse a template source that the team policy does not list (shell-style patterns)."""
+    allowed = settings.get("policy.allowed_templates")
+    if not allowed:
+        return
+    if any(fnmatch.fnmatchcase(spec, pattern) for pattern in allowed):
+        return
+    raise PolicyError(
+        f"template {spec!r} is not allowed by the team policy ({settings.source('policy.allowed_templates')})",
+        f"use one matching {', '.join(allowed)}",
+    )
