@@ -87,6 +87,10 @@ class KernelError(ScaffolderError):
     pass
 
 
+class KernelExists(KernelError):
+    """A kernel of that name already runs another environment."""
+
+
 class DriftFound(ScaffolderError):
     exit_code = EXIT_DRIFT
 

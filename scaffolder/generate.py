@@ -232,3 +232,13 @@ def _hooks_allowed(fetched: tpl.FetchedTemplate, options: NewOptions, confirm_ho
         f"template {fetched.source.spec!r} has hooks that would run code ({', '.join(fetched.hooks)})",
         "review them and pass --trust to allow them",
     )
+
+
+def _kernel_step() -> Step:
+    from .project_kernel import applies_to_new, register_for_new
+
+    return ("register kernel", applies_to_new, register_for_new)
+
+
+# Keep this the last step: the kernel runs the environment (and ipykernel) that earlier steps made.
+POST_RENDER_STEPS.append(_kernel_step())

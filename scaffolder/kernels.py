@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidName, KernelError
+from .errors import InvalidName, KernelError, KernelExists
 
 # Jupyter's own rule is [a-z0-9._-]+ (case-insensitive, stored lower-cased); we also insist on a
 # leading letter or digit so that "." and ".." can never become a kernel directory.
@@ -266,7 +266,7 @@ def register(
         if not same_env(existing.env, target_env):
             if not (replace or existing.stale):
                 where = existing.interpreter or "an unreadable spec"
-                raise KernelError(
+                raise KernelExists(
                     f"kernel {name!r} already exists and runs {where}, not {interp.python}",
                     "pass --replace to overwrite it, or choose another --name",
                 )

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import kernels
-from .errors import KernelError
+from .errors import KernelError, KernelExists
 from .names import kernel_name
 from .project import Project
 
@@ -94,6 +94,25 @@ def register(
     if record:
         project.update_settings(kernel=result.kernel.name, kernel_prefix=_relative(prefix, project.root))
     return result
+
+
+def applies_to_new(options) -> bool:  # noqa: ANN001 - generate.NewOptions
+    return options.kernel and options.env != "none"
+
+
+def register_for_new(ctx) -> None:  # noqa: ANN001 - generate.StepContext
+    """``scaffolder new``'s last step: register the kernel, and remove it again if ``new`` rolls back."""
+    project = Project(root=ctx.project_dir, settings=ctx.settings)
+    try:
+        result = register(project, record=False)  # `new` writes ctx.settings once all steps succeeded
+    except KernelExists as exc:
+        raise KernelExists(exc.message, "remove it with 'scaffolder kernel remove NAME', or rerun with --no-kernel") \
+            from exc
+    ctx.txn.on_rollback(f"remove kernel {result.kernel.name}", result.undo)
+    if result.replaced is not None:
+        ctx.reporter.warn(f"replaced kernel {result.replaced.name!r}, whose interpreter "
+                          f"{result.replaced.interpreter} no longer exists")
+    ctx.settings["kernel"] = result.kernel.name
 
 
 def check(project: Project) -> list[KernelError]:

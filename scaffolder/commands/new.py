@@ -22,7 +22,7 @@ from ..console import current_reporter, is_interactive, print_json
 @click.option("--env", "env", type=click.Choice(["venv", "conda", "none"]), default="none", show_default=True,
               help="Environment to create (venv and conda are coming; only 'none' works for now).")
 @click.option("--no-lock", is_flag=True, help="Skip writing the lock file (coming with environments).")
-@click.option("--no-kernel", is_flag=True, help="Skip registering the Jupyter kernel (coming with kernels).")
+@click.option("--no-kernel", is_flag=True, help="Skip registering the Jupyter kernel named after the project.")
 @click.option("--trust", is_flag=True, help="Allow hooks of an outside template to run code.")
 @click.option("--force", is_flag=True, help="Write into a non-empty directory, overwriting only template files.")
 @click.option("--dry-run", is_flag=True, help="Show the files and steps; write nothing.")

@@ -1,0 +1,89 @@
+"""The project's kernel in `scaffolder new`: registered last, recorded, and removed on rollback."""
+
+from pathlib import Path
+
+import pytest
+from test_kernels import make_env, run_in_kernel
+
+from scaffolder import generate, kernels, project_kernel
+from scaffolder.errors import EnvError, StepFailed
+from scaffolder.generate import NewOptions, create_project
+from scaffolder.project import Project
+
+
+def _venv_step(ctx) -> None:
+    # Stands in for the environment steps: a real venv that sees the global ipykernel.
+    make_env(ctx.project_dir / ".venv")
+    ctx.settings["env_path"] = ".venv"
+
+
+def _failing_step(ctx) -> None:
+    raise EnvError("disk full", "free some space")
+
+
+def _new(tmp_path: Path, monkeypatch, *extra_steps, **kw) -> NewOptions:
+    kernel_step = generate.POST_RENDER_STEPS[-1]
+    monkeypatch.setattr(generate, "POST_RENDER_STEPS",
+                        [("create environment", lambda o: True, _venv_step), kernel_step, *extra_steps])
+    return NewOptions(name=kw.pop("name", "Sentiment-Bot"), template="minimal", output_dir=tmp_path / "out",
+                      env="venv", **kw)
+
+
+def test_kernel_is_the_last_step_and_skipped_without_env_or_with_no_kernel():
+    name, applies, run = generate.POST_RENDER_STEPS[-1]
+    assert name == "register kernel" and run is project_kernel.register_for_new
+    assert applies(NewOptions(name="x", env="venv"))
+    assert applies(NewOptions(name="x", env="conda"))
+    assert not applies(NewOptions(name="x", env="venv", kernel=False))
+    assert not applies(NewOptions(name="x", env="none"))
+
+
+def test_new_registers_and_records_the_kernel(tmp_path, monkeypatch):
+    result = create_project(_new(tmp_path, monkeypatch))
+    assert result.steps[-1] == "register kernel"
+    settings = Project.load(result.project_dir).settings
+    assert settings["kernel"] == "sentiment-bot"
+    info = kernels.get_kernel("sentiment-bot")
+    assert info.display_name == "Python (Sentiment-Bot)"
+    assert run_in_kernel("sentiment-bot", "import sys; print(sys.prefix)").strip() == \
+        str(result.project_dir / ".venv")
+    assert project_kernel.check(Project.load(result.project_dir)) == []
+
+
+def test_no_kernel_registers_nothing(tmp_path, monkeypatch):
+    result = create_project(_new(tmp_path, monkeypatch, kernel=False))
+    assert "kernel" not in Project.load(result.project_dir).settings
+    assert kernels.get_kernel("sentiment-bot") is None
+
+
+def test_a_failed_new_removes_its_kernel(tmp_path, monkeypatch):
+    options = _new(tmp_path, monkeypatch, ("fail after kernel", lambda o: True, _failing_step))
+    with pytest.raises(StepFailed, match="fail after kernel failed: disk full"):
+        create_project(options)
+    assert kernels.get_kernel("sentiment-bot") is None
+    assert not (tmp_path / "out").exists()
+
+
+def test_new_refuses_a_name_of_another_env_and_leaves_it_alone(tmp_path, monkeypatch):
+    other = make_env(tmp_path / "other")
+    kernels.register(other, "sentiment-bot", "Other")
+    before = (kernels.kernels_dir() / "sentiment-bot" / "kernel.json").read_bytes()
+    with pytest.raises(StepFailed) as exc:
+        create_project(_new(tmp_path, monkeypatch))
+    message = str(exc.value)
+    assert message.startswith("register kernel failed: kernel 'sentiment-bot' already exists")
+    assert "scaffolder kernel remove NAME" in message and "--no-kernel" in message
+    assert (kernels.kernels_dir() / "sentiment-bot" / "kernel.json").read_bytes() == before
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_rolled_back_new_restores_the_stale_kernel_it_replaced(tmp_path, monkeypatch):
+    import shutil
+
+    old = make_env(tmp_path / "old")
+    kernels.register(old, "sentiment-bot", "Old")
+    shutil.rmtree(tmp_path / "old")
+    before = (kernels.kernels_dir() / "sentiment-bot" / "kernel.json").read_bytes()
+    with pytest.raises(StepFailed):
+        create_project(_new(tmp_path, monkeypatch, ("fail after kernel", lambda o: True, _failing_step)))
+    assert (kernels.kernels_dir() / "sentiment-bot" / "kernel.json").read_bytes() == before
