@@ -257,11 +257,12 @@ def register(
     dest_root = kernels_dir(prefix)
     ksm = _manager([dest_root])
     dest = dest_root / name
-    existing = _info(name, str(dest), _read_spec(dest)) if (dest / SPEC_FILE).is_file() else None
+    current = _read_spec(dest)
+    existing = _info(name, str(dest), current) if (dest / SPEC_FILE).is_file() else None
     replaced = None
     if existing is not None:
         target_env = Path(spec["metadata"]["scaffolder"]["env"])
-        if _read_spec(dest) == spec:
+        if current == spec:
             return Registration(kernel=_info(name, str(dest), spec), unchanged=True)
         if not same_env(existing.env, target_env):
             if not (replace or existing.stale):
@@ -294,7 +295,10 @@ def register(
 def remove(name: str, extra_dirs: Iterable[str | os.PathLike[str]] = ()) -> KernelInfo:
     """Delete the kernelspec ``name``; raise KernelError if there is none or it cannot be deleted."""
     info = get_kernel(name, extra_dirs)
-    if info is None or not (info.resource_dir / SPEC_FILE).is_file():
+    if info is not None and not (info.resource_dir / SPEC_FILE).is_file():
+        raise KernelError(f"kernel {name!r} is built into ipykernel and has no spec to remove",
+                          "hide it with KernelSpecManager.ensure_native_kernel = False in Jupyter's config")
+    if info is None:
         known = ", ".join(k.name for k in list_kernels(extra_dirs)) or "none"
         raise KernelError(f"no kernel named {name!r}", f"registered kernels: {known}")
     try:
