@@ -55,27 +55,17 @@ def test_hooks_are_found(tmp_path):
     assert tpl.find_hooks(tmp_path / "t") == ["post_gen_project.py"]
 
 
-def _write_plugin_wheel(dest: Path) -> Path:
-    """A real wheel of a package that registers a template under the scaffolder.templates group."""
-    wheel = dest / "acme_templates-1.2.3-py3-none-any.whl"
-    files = {
-        "acme_templates/__init__.py": "from pathlib import Path\nTEMPLATE = str(Path(__file__).parent / 'tpl')\n",
-        "acme_templates/tpl/cookiecutter.json": json.dumps(
-            {"project_name": "x", "project_slug": "{{ cookiecutter.project_name }}", "_description": "ACME service"}
-        ),
-        "acme_templates/tpl/{{cookiecutter.project_slug}}/hello.txt": "hello {{ cookiecutter.project_name }}\n",
-        "acme_templates/tpl/{{cookiecutter.project_slug}}/pyproject.toml": '[project]\nname = "x"\n',
-        "acme_templates-1.2.3.dist-info/METADATA": "Metadata-Version: 2.1\nName: acme-templates\nVersion: 1.2.3\n",
-        "acme_templates-1.2.3.dist-info/WHEEL": (
-            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-        ),
-        "acme_templates-1.2.3.dist-info/entry_points.txt": "[scaffolder.templates]\nacme = acme_templates:TEMPLATE\n",
-    }
-    record = "".join(f"{name},,\n" for name in files) + "acme_templates-1.2.3.dist-info/RECORD,,\n"
-    with zipfile.ZipFile(wheel, "w") as zf:
-        for name, text in files.items():
-            zf.writestr(name, text)
-        zf.writestr("acme_templates-1.2.3.dist-info/RECORD", record)
+PLUGIN = REPO / "tests" / "data" / "acme-templates"
+
+
+def _build_plugin_wheel(dest: Path) -> Path:
+    """Build the example plugin package that the tests carry (tests/data/acme-templates)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "uv", "build", "--wheel", "-q", "-o", str(dest), str(PLUGIN)],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (wheel,) = dest.glob("acme_templates-*.whl")
     return wheel
 
 
@@ -83,7 +73,7 @@ def test_plugin_template_discovered_in_a_real_venv(tmp_path):
     """Install a plugin wheel into a fresh venv and generate from it through the entry point."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "uv", "venv", "--system-site-packages", "-q", str(venv)], check=True)
-    wheel = _write_plugin_wheel(tmp_path)
+    wheel = _build_plugin_wheel(tmp_path)
     subprocess.run(
         [sys.executable, "-m", "uv", "pip", "install", "-q", "--offline", "--no-deps", "--python",
          str(venv / "bin" / "python"), str(wheel)],
@@ -100,7 +90,7 @@ def test_plugin_template_discovered_in_a_real_venv(tmp_path):
     made = subprocess.run([*run, "new", "widget", "-t", "acme", "-o", str(out), "--no-input", "--env", "none"],
                           capture_output=True, text=True, env=env)
     assert made.returncode == 0, made.stderr
-    assert (out / "widget" / "hello.txt").read_text() == "hello widget\n"
+    assert (out / "widget" / "hello.txt").read_text() == "hello widget from platform\n"
     assert 'template = "plugin:acme"' in (out / "widget" / "pyproject.toml").read_text()
 
 
