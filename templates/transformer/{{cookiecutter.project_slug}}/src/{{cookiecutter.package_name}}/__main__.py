@@ -1,4 +1,4 @@
 from .cli import main
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())  # the command's exit code: torchrun and schedulers read it
