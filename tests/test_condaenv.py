@@ -1,0 +1,85 @@
+"""A project's conda env end to end with the embedded engine: inputs, lock, sync, check, rollback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import conda_channel as cc
+import pytest
+import yaml
+
+from scaffolder import condaenv, condalock
+from scaffolder.envs.rattler import RattlerBackend
+from scaffolder.transaction import Transaction
+
+pytestmark = pytest.mark.skipif(not RattlerBackend.available(), reason="py-rattler is not installed")
+HERE = condalock.current_platform()
+
+
+@pytest.fixture(scope="module")
+def channel(tmp_path_factory) -> Path:
+    return cc.standard_channel(tmp_path_factory.mktemp("channel"))
+
+
+@pytest.fixture(autouse=True)
+def _rattler_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("RATTLER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rattler-cache"))
+
+
+def inputs(root: Path, channel: Path, requirements=("torch",), variant="cpu") -> condaenv.CondaFiles:
+    files = condaenv.CondaFiles.of(root)
+    condaenv.write_inputs(files, name="demo", requirements=requirements, torch_variant=variant,
+                          channels=[channel.as_uri()], platforms=["osx-arm64"])
+    return files
+
+
+def test_inputs_cover_this_platform_and_keep_user_edits(tmp_path, channel):
+    files = inputs(tmp_path, channel)
+    data = yaml.safe_load(files.env_file.read_text())
+    assert data["platforms"] == ["osx-arm64", HERE]
+    assert data["dependencies"] == ["pytorch * cpu*"]
+    files.env_file.write_text(files.env_file.read_text().replace("pytorch * cpu*", "tool"))
+    assert condaenv.write_inputs(files, name="demo", requirements=["torch"]) == []  # the user's file stays
+    assert "tool" in files.env_file.read_text()
+
+
+def test_lock_sync_check_and_describe(tmp_path, channel):
+    files = inputs(tmp_path, channel)
+    engine = RattlerBackend()
+    prefix = condaenv.prefix_for(tmp_path, {}, engine)
+    assert prefix == tmp_path / ".conda"
+    condaenv.lock(files, engine)
+    assert condaenv.check(files, engine, prefix) == [f"{prefix}: no conda environment at {prefix}"]
+    condaenv.sync(files, engine, prefix)
+    assert condaenv.check(files, engine, prefix) == []
+    info = condaenv.describe(files, engine, prefix)
+    assert (info["engine"], info["exists"], info["packages"], info["locked_platforms"]) == (
+        "rattler", True, 1, sorted(["osx-arm64", HERE]))
+    # Editing the inputs makes the lock stale; check says so and names the fix.
+    files.env_file.write_text(files.env_file.read_text().replace("pytorch * cpu*", "tool"))
+    problems = condaenv.check(files, engine, prefix)
+    assert problems[0].startswith("conda-lock.yml is stale for ") and "scaffolder lock" in problems[0]
+    assert problems[1:] == []  # the env still matches the (old) lock
+
+
+def test_named_env_lives_in_the_envs_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONDA_ENVS_PATH", str(tmp_path / "envs"))
+    assert condaenv.prefix_for(tmp_path, {"env_name": "team-env"}, RattlerBackend()) == tmp_path / "envs" / "team-env"
+
+
+def test_rollback_restores_inputs_and_lock_and_removes_the_new_env(tmp_path, channel):
+    files = inputs(tmp_path, channel)
+    engine = RattlerBackend()
+    condaenv.lock(files, engine)
+    before = {p: p.read_bytes() for p in (files.env_file, files.vp_file, files.lock_file)}
+    prefix = tmp_path / ".conda"
+    with pytest.raises(RuntimeError, match="a later step failed"), Transaction() as txn:
+        condaenv.write_inputs(files, name="demo", requirements=["torch"], torch_variant="cu126",
+                              channels=[channel.as_uri()], overwrite=True, txn=txn)
+        condaenv.lock(files, engine, txn=txn)
+        condaenv.sync(files, engine, prefix, txn=txn)
+        assert "cuda126" in files.lock_file.read_text() and prefix.is_dir()
+        raise RuntimeError("a later step failed")
+    assert {p: p.read_bytes() for p in before} == before
+    assert not prefix.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["conda-lock.yml", "environment.yml", "virtual-packages.yml"]
