@@ -34,7 +34,15 @@ def default_display_name(project: Project) -> str:
 
 
 def env_dir(project: Project) -> Path:
-    return project.root / project.settings.get("env_path", DEFAULT_ENV_PATH)
+    """The project's environment: ``env_path`` (``.venv``, or ``.conda`` for conda), or a named conda env."""
+    settings = project.settings
+    if settings.get("backend") != "conda":
+        return project.root / settings.get("env_path", DEFAULT_ENV_PATH)
+    from .condaenv import prefix_for
+    from .envs.conda import select_engine
+
+    # Only a named env needs a conda engine to find it; a prefix in the project does not.
+    return prefix_for(project.root, settings, select_engine() if settings.get("env_name") else None)
 
 
 def env_python(env: Path) -> Path:

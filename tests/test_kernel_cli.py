@@ -128,3 +128,14 @@ def test_register_without_env_or_project(project, tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["kernel", "register"])
     assert result.exit_code == 1 and "no scaffolder project" in result.stderr
     assert CliRunner().invoke(cli, ["kernel", "list"]).exit_code == 0  # list works anywhere
+
+
+def test_a_conda_project_registers_its_prefix(project):
+    # A conda-shaped prefix (real venv + conda-meta/; no conda or Python package can be had offline here).
+    Project.load(project).update_settings(backend="conda", env_path=None)  # default prefix: .conda
+    make_env(project / ".conda")
+    (project / ".conda" / "conda-meta").mkdir()
+    result = invoke("kernel", "register", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["env"] == str(project / ".conda")
+    assert run_in_kernel("sentiment.bot", "import sys; print(sys.prefix)").strip() == str(project / ".conda")
