@@ -10,8 +10,11 @@ import importlib
 
 from .base import EnvBackend
 
-# name -> "module:class"
-BACKENDS: dict[str, str] = {}
+# name -> "module:class" (or a factory that returns a backend)
+BACKENDS: dict[str, str] = {
+    "conda": "scaffolder.envs.conda:select_engine",  # micromamba/mamba/conda if found, else rattler
+    "rattler": "scaffolder.envs.rattler:RattlerBackend",
+}
 
 
 def get_backend(name: str) -> EnvBackend:
