@@ -123,6 +123,19 @@ def register_for_new(ctx) -> None:  # noqa: ANN001 - generate.StepContext
     ctx.settings["kernel"] = result.kernel.name
 
 
+def remove_for_env(project: Project, env: Path | None = None) -> list[kernels.KernelInfo]:
+    """Remove every kernel that runs the project's environment (``env remove`` calls this).
+
+    The project keeps its ``kernel`` record, so ``check`` says the kernel is missing until the
+    environment is created again and the kernel re-registered. Kernels that cannot be removed are warned about."""
+    from .console import current_reporter
+
+    removed, failed = kernels.remove_for_env(env or env_dir(project), extra_dirs=search_dirs(project))
+    for info, why in failed:
+        current_reporter().warn(f"kernel {info.name!r} at {info.resource_dir} was not removed: {why}")
+    return removed
+
+
 def check(project: Project) -> list[KernelError]:
     """Problems with the kernel recorded for the project; none when it records no kernel."""
     name = project.settings.get("kernel")

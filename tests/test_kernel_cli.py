@@ -139,3 +139,17 @@ def test_a_conda_project_registers_its_prefix(project):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["env"] == str(project / ".conda")
     assert run_in_kernel("sentiment.bot", "import sys; print(sys.prefix)").strip() == str(project / ".conda")
+
+
+def test_removing_the_env_removes_its_kernels_and_check_says_so(project, tmp_path):
+    assert invoke("kernel", "register").exit_code == 0
+    assert invoke("kernel", "register", "--sys-prefix", "--name", "inside").exit_code == 0
+    other = make_env(tmp_path / "other")
+    kernels.register(other, "other")
+    proj = Project.load(project)
+
+    removed = project_kernel.remove_for_env(proj)
+    assert sorted(k.name for k in removed) == ["inside", "sentiment.bot"]
+    assert kernels.get_kernel("other") is not None
+    assert kernels.get_kernel("sentiment.bot") is None
+    assert "is not registered" in str(project_kernel.check(Project.load(project))[0])
