@@ -21,6 +21,10 @@ The file (a team usually ships one and points SCAFFOLDER_CONFIG at it):
 
     [conda]
     channels = ["conda-forge"]
+    platforms = ["linux-64", "osx-arm64", "win-64"]   # locked besides this machine's
+    engine = "auto"                   # auto | rattler | micromamba | mamba | conda
+    exe = "/opt/micromamba/bin/micromamba"            # a specific executable
+    search = ["micromamba", "mamba", "conda"]         # PATH search order
 
     [policy]
     allowed_templates = ["builtin:*", "plugin:*", "gh:acme/*"]
@@ -53,6 +57,10 @@ KEYS: dict[str, tuple[str, str]] = {
     "index.extra_urls": ("SCAFFOLDER_EXTRA_INDEX_URLS", "list"),
     "index.find_links": ("SCAFFOLDER_FIND_LINKS", "list"),
     "conda.channels": ("SCAFFOLDER_CONDA_CHANNELS", "list"),
+    "conda.platforms": ("SCAFFOLDER_CONDA_PLATFORMS", "list"),
+    "conda.engine": ("SCAFFOLDER_CONDA_ENGINE", "str"),
+    "conda.exe": ("SCAFFOLDER_CONDA_EXE", "str"),
+    "conda.search": ("SCAFFOLDER_CONDA_SEARCH", "list"),
     "policy.allowed_templates": ("SCAFFOLDER_ALLOWED_TEMPLATES", "list"),
 }
 # Per-variant torch indexes: torch_index.<variant>, env SCAFFOLDER_TORCH_INDEX_<VARIANT>.

@@ -172,6 +172,9 @@ def test_select_engine_prefers_an_executable(monkeypatch, tmp_path):
     assert (engine.exe, engine.name, engine.kind) == (exe, "mamba", "conda")
     monkeypatch.setenv("SCAFFOLDER_CONDA_ENGINE", "rattler")
     assert isinstance(conda.select_engine(), RattlerBackend)
+    assert isinstance(conda.select_engine(search=["micromamba", "conda"], engine="auto"), RattlerBackend)
+    with pytest.raises(UsageError, match="unknown executables: pixi"):
+        conda.select_engine("auto", search=["pixi"])
 
 
 def test_failing_executable_becomes_a_one_line_error(tmp_path):

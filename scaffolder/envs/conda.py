@@ -84,8 +84,13 @@ def find_executable(
     return None
 
 
-def select_engine(engine: str | None = None, exe: str | None = None) -> CondaEngine:
-    """The conda engine for this machine (see the module docstring for the order)."""
+def select_engine(
+    engine: str | None = None, exe: str | None = None, search: Sequence[str] | None = None
+) -> CondaEngine:
+    """The conda engine for this machine (see the module docstring for the order).
+
+    The arguments are the ``conda.engine``, ``conda.exe`` and ``conda.search`` settings; when None,
+    the same SCAFFOLDER_CONDA_* environment variables are read here."""
     engine = engine or os.environ.get("SCAFFOLDER_CONDA_ENGINE") or "auto"
     if engine not in ENGINES:
         raise UsageError(f"unknown conda engine {engine!r}", f"choose one of: {', '.join(ENGINES)}")
@@ -96,7 +101,9 @@ def select_engine(engine: str | None = None, exe: str | None = None) -> CondaEng
         if found is None:
             raise EnvError(f"{engine} not found on PATH", f"install {engine}, or use the embedded engine: rattler")
         return CondaExecutableBackend(found)
-    found = find_executable(exe)
+    if search is not None:
+        search_order({"SCAFFOLDER_CONDA_SEARCH": ",".join(search)})  # validates the names
+    found = find_executable(exe, order=search)
     return CondaExecutableBackend(found) if found else _rattler()
 
 
