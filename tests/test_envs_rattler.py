@@ -303,3 +303,14 @@ def test_conda_lock_renders_our_lock_into_an_installable_explicit_file(tmp_path,
     asyncio.run(rattler.install(records, target_prefix=tmp_path / "theirs", show_progress=False))
     assert engine.installed(tmp_path / "theirs") == engine.installed(tmp_path / "ours")
     assert os.readlink(tmp_path / "theirs" / "bin" / "python") == os.readlink(tmp_path / "ours" / "bin" / "python")
+
+
+def test_sync_refuses_to_replace_a_directory_that_is_not_an_env(tmp_path, channel):
+    env, lock, vp = project(tmp_path, channel, ["liba"])
+    RattlerBackend().lock(env, lock, vp)
+    precious = tmp_path / ".conda" / "notes.txt"
+    precious.parent.mkdir()
+    precious.write_text("mine")
+    with pytest.raises(EnvError, match="is not a conda environment"):
+        RattlerBackend().sync(tmp_path / ".conda", lock)
+    assert precious.read_text() == "mine"

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..condalock import build_string, current_platform, locked_packages, read_lock, require_platform
+from ..errors import EnvError
 from ..pipsection import conda_files, install_pip, pip_installed
 from .base import EnvBackend
 
@@ -130,6 +131,10 @@ class CondaEngine(EnvBackend):
         lockfile = read_lock(lock_file)
         platform = current_platform()
         require_platform(lockfile, platform, Path(lock_file))
+        path = Path(path)
+        if path.exists() and not (path / "conda-meta").is_dir() and any(path.iterdir()):
+            # Sync replaces the prefix wholesale; never do that to a directory that is not an env.
+            raise EnvError(f"{path} exists and is not a conda environment", "move it away or choose another env_path")
         problems = self.drift(path, lockfile, platform)
         if not problems:
             return []
