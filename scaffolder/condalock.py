@@ -120,6 +120,30 @@ def torch_dependencies(version: str, variant: str | None, platforms: Iterable[st
     return lines
 
 
+_PYTORCH_LINE = re.compile(r"^(?P<indent>\s*-\s+)(?P<spec>pytorch(?=[\s=<>!~]|$)[^#]*)(?P<comment>#.*)?$")
+
+
+def retarget_torch(text: str, variant: str | None, platforms: Sequence[str]) -> str:
+    """environment.yml text whose pytorch lines are those of ``variant``; the version constraint is kept.
+
+    The first pytorch line is replaced by the variant's lines (with their selectors), later ones are
+    dropped; every other line, comment and blank is left as it was. No pytorch line: text unchanged."""
+    from conda_lock.src_parser.conda_common import conda_spec_to_versioned_dep
+
+    out: list[str] = []
+    done = False
+    for line in text.splitlines():
+        match = _PYTORCH_LINE.match(line)
+        if match is None:
+            out.append(line)
+            continue
+        if not done:
+            version = conda_spec_to_versioned_dep(match["spec"].strip(), "main").version or ""
+            out += [match["indent"] + _dependency_text(dep) for dep in torch_dependencies(version, variant, platforms)]
+            done = True
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
 def split_requirements(
     requirements: Iterable[str], torch_variant: str | None, platforms: Sequence[str]
 ) -> tuple[list[CondaDependency], list[str]]:
@@ -162,6 +186,10 @@ def _yaml_scalar(value: str) -> str:
     return json.dumps(value)
 
 
+def _dependency_text(dep: CondaDependency) -> str:
+    return _yaml_scalar(dep.spec) + (f"  # [{dep.selector}]" if dep.selector else "")
+
+
 def render_environment(
     name: str,
     channels: Sequence[str],
@@ -181,8 +209,7 @@ def render_environment(
         *(f"  - {_yaml_scalar(c)}" for c in channels),
         "dependencies:",
     ]
-    for dep in conda:
-        lines.append(f"  - {_yaml_scalar(dep.spec)}" + (f"  # [{dep.selector}]" if dep.selector else ""))
+    lines += [f"  - {_dependency_text(dep)}" for dep in conda]
     if pip:
         lines.append("  - pip")
         lines.append("  - pip:")

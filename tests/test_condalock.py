@@ -202,3 +202,17 @@ def test_failed_write_leaves_the_old_lock_byte_for_byte(tmp_path):
 
 def test_current_platform_is_a_known_conda_subdir():
     assert condalock.current_platform() in condalock.KNOWN_PLATFORMS
+
+
+def test_retarget_torch_rewrites_only_the_pytorch_lines_and_keeps_the_version(tmp_path):
+    text = ("name: x\nchannels: [conda-forge]\ndependencies:\n  - python 3.11.*\n  - pytorch >=2.4 cpu*\n"
+            "  - numpy   # mine\n  - pip:\n      - foo\n")
+    gpu = condalock.retarget_torch(text, "cu126", PLATFORMS)
+    assert gpu.splitlines()[4:8] == ["  - pytorch >=2.4 cuda126*  # [linux]", "  - pytorch >=2.4  # [osx]",
+                                     "  - pytorch >=2.4 cuda126*  # [win]", "  - numpy   # mine"]
+    assert _deps(gpu, "win-64", tmp_path) == ["python 3.11.*", "pytorch >=2.4 cuda126*", "numpy"]
+    assert condalock.retarget_torch(gpu, "cpu", PLATFORMS) == text  # and back, byte for byte
+    assert condalock.retarget_torch("dependencies:\n  - pytorch=2.5\n", "cpu", PLATFORMS) == (
+        "dependencies:\n  - pytorch 2.5.* cpu*\n")
+    no_torch = "channels: [c]\ndependencies:\n  - pytorch-lightning\n"
+    assert condalock.retarget_torch(no_torch, "cu126", PLATFORMS) == no_torch
