@@ -210,7 +210,7 @@ def test_retarget_torch_rewrites_only_the_pytorch_lines_and_keeps_the_version(tm
     gpu = condalock.retarget_torch(text, "cu126", PLATFORMS)
     assert gpu.splitlines()[4:8] == ["  - pytorch >=2.4 cuda126*  # [linux]", "  - pytorch >=2.4  # [osx]",
                                      "  - pytorch >=2.4 cuda126*  # [win]", "  - numpy   # mine"]
-    assert _deps(gpu, "win-64", tmp_path) == ["python 3.11.*", "pytorch >=2.4 cuda126*", "numpy"]
+    assert _deps(gpu, "win-64", tmp_path)[:3] == ["python 3.11.*", "pytorch >=2.4 cuda126*", "numpy"]
     assert condalock.retarget_torch(gpu, "cpu", PLATFORMS) == text  # and back, byte for byte
     assert condalock.retarget_torch("dependencies:\n  - pytorch=2.5\n", "cpu", PLATFORMS) == (
         "dependencies:\n  - pytorch 2.5.* cpu*\n")
