@@ -18,8 +18,11 @@ from .errors import ScaffolderError
 
 # name -> "module:attribute". One dict, one place to register a command.
 COMMANDS: dict[str, str] = {
+    "check": "scaffolder.commands.check:check",
     "config": "scaffolder.commands.config:config",
+    "env": "scaffolder.commands.env:env",
     "kernel": "scaffolder.commands.kernel:kernel",
+    "lock": "scaffolder.commands.lock:lock",
     "new": "scaffolder.commands.new:new",
     "templates": "scaffolder.commands.templates:templates",
     "update": "scaffolder.commands.update:update",

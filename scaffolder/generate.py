@@ -234,11 +234,19 @@ def _hooks_allowed(fetched: tpl.FetchedTemplate, options: NewOptions, confirm_ho
     )
 
 
+def _env_steps() -> list[Step]:
+    from .env_steps import STEPS
+
+    return STEPS
+
+
 def _kernel_step() -> Step:
     from .project_kernel import applies_to_new, register_for_new
 
     return ("register kernel", applies_to_new, register_for_new)
 
 
+# Environment, then lock, then install: each relies on the one before.
+POST_RENDER_STEPS.extend(_env_steps())
 # Keep this the last step: the kernel runs the environment (and ipykernel) that earlier steps made.
 POST_RENDER_STEPS.append(_kernel_step())

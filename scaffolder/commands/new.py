@@ -19,29 +19,39 @@ from ..console import current_reporter, is_interactive, print_json
               help="Answers from a JSON, YAML or TOML file.")
 @click.option("--no-input", is_flag=True, help="Never prompt; use defaults for unanswered questions.")
 @click.option("--checkout", metavar="REF", help="Branch, tag or commit of a git template.")
-@click.option("--env", "env", type=click.Choice(["venv", "conda", "none"]), default="none", show_default=True,
-              help="Environment to create (venv and conda are coming; only 'none' works for now).")
-@click.option("--no-lock", is_flag=True, help="Skip writing the lock file (coming with environments).")
+@click.option("--env", "env", type=click.Choice(["venv", "conda", "none"]), default=None,
+              help="Environment to create; none renders only  [default: the configured backend, else venv]")
+@click.option("--python", default=None, metavar="3.X", help="Python version of the env  [default: the template's]")
+@click.option("--torch", default=None, metavar="auto|cpu|cuXYZ",
+              help="PyTorch build to lock: auto picks the newest CUDA build the driver runs, else cpu.")
+@click.option("--installer", type=click.Choice(["uv", "pip"]), default=None,
+              help="uv, or virtualenv + pip + pip-tools  [default: uv when available]")
+@click.option("--no-lock", is_flag=True, help="Create the env but do not lock or install (venv).")
 @click.option("--no-kernel", is_flag=True, help="Skip registering the Jupyter kernel named after the project.")
 @click.option("--trust", is_flag=True, help="Allow hooks of an outside template to run code.")
 @click.option("--force", is_flag=True, help="Write into a non-empty directory, overwriting only template files.")
 @click.option("--dry-run", is_flag=True, help="Show the files and steps; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def new(name, template, output_dir, sets, answers_file, no_input, checkout, env, no_lock, no_kernel, trust, force,
-        dry_run, as_json) -> None:
+def new(name, template, output_dir, sets, answers_file, no_input, checkout, env, python, torch, installer, no_lock,
+        no_kernel, trust, force, dry_run, as_json) -> None:
     """Generate project NAME from a template."""
     from ..answers import parse_set
-    from ..errors import UsageError
+    from ..config import load
+    from ..environment import manager_for
     from ..generate import NewOptions, create_project
+    from ..torch_variant import validate_variant
 
+    env = env or load().get("backend") or "venv"
     if env != "none":
-        raise UsageError(f"--env {env} is not available yet", "use --env none")
+        manager_for(env)  # refuse an unavailable backend before rendering anything
+    if torch is not None:
+        validate_variant(torch)
     reporter = current_reporter()
     interactive = is_interactive() and not no_input
     options = NewOptions(
         name=name, template=template, output_dir=output_dir, overrides=parse_set(sets), answers_file=answers_file,
         no_input=not interactive, trust=trust, force=force, dry_run=dry_run, checkout=checkout, env=env,
-        lock=not no_lock, kernel=not no_kernel,
+        python=python, torch=torch, installer=installer, lock=not no_lock, kernel=not no_kernel,
     )
 
     def confirm(fetched) -> bool:

@@ -14,6 +14,8 @@ from .base import EnvBackend
 BACKENDS: dict[str, str] = {
     "conda": "scaffolder.envs.conda:select_engine",  # micromamba/mamba/conda if found, else rattler
     "rattler": "scaffolder.envs.rattler:RattlerBackend",
+    "uv": "scaffolder.envs.uv:UvBackend",  # venv made and filled by uv
+    "virtualenv": "scaffolder.envs.virtualenv:VirtualenvBackend",  # venv by virtualenv, filled by pip
 }
 
 

@@ -1,0 +1,45 @@
+"""``scaffolder check``: is the project reproducible right now?
+
+Each entry of ``CHECKS`` looks at one thing and returns its problems as short lines (empty: fine).
+The environment check covers the lock (fresh for its inputs?) and the env (matches the lock?)
+through the backend's manager; the kernel check asks project_kernel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .errors import ScaffolderError
+from .project import Project
+
+
+def _environment(project: Project, settings) -> list[str]:
+    from .environment import manager_for
+
+    kind = project.settings.get("backend") or settings.get("backend")
+    return manager_for(kind).check(project, settings)
+
+
+def _kernel(project: Project, settings) -> list[str]:
+    from .project_kernel import check
+
+    return [error.format_message() for error in check(project)]
+
+
+# (name, check(project, settings) -> problems). Add a line to check something more.
+CHECKS: list[tuple[str, Callable[[Project, Any], list[str]]]] = [
+    ("environment", _environment),
+    ("kernel", _kernel),
+]
+
+
+def run_checks(project: Project, settings) -> dict[str, list[str]]:
+    """name -> problems, for every check; a check that cannot run reports why as its problem."""
+    results: dict[str, list[str]] = {}
+    for name, check in CHECKS:
+        try:
+            results[name] = check(project, settings)
+        except ScaffolderError as exc:
+            results[name] = [exc.format_message()]
+    return results

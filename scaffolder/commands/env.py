@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import click
+
+from ..console import current_reporter, print_json
+
+_BACKEND = click.option("--backend", type=click.Choice(["venv", "conda"]), default=None,
+                        help="Environment kind  [default: the project's, else venv]")
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
+def _context(**cli):
+    """The project (found from the current directory upward), its settings and its env manager."""
+    from ..environment import load_settings, manager_for
+    from ..project import Project
+
+    project = Project.find()
+    settings = load_settings(project, **cli)
+    return project, settings, manager_for(settings.get("backend"))
+
+
+def _locked(method: str, cli: dict, **kwargs):
+    """Run the manager's ``method`` while holding the project's lock; return (result, reporter)."""
+    from ..mutex import project_mutex
+
+    project, settings, manager = _context(**cli)
+    reporter = current_reporter()
+    with project_mutex(project.root, reporter):
+        return getattr(manager, method)(project, settings, reporter=reporter, **kwargs), reporter
+
+
+@click.group()
+def env() -> None:
+    """The project's environment: create it from the lock, sync it, describe it, remove it."""
+
+
+@env.command()
+@click.option("--python", default=None, metavar="3.X", help="Python version (or interpreter path) for the env.")
+@click.option("--installer", type=click.Choice(["uv", "pip"]), default=None,
+              help="uv, or virtualenv + pip + pip-tools  [default: uv when available]")
+@_BACKEND
+@click.option("--recreate", is_flag=True, help="Replace an existing env (the old one comes back if this fails).")
+@_JSON
+def create(python, installer, backend, recreate, as_json) -> None:
+    """Create the env and install the lock into it (locking first if there is no lock)."""
+    cli = dict(python=python, installer=installer, backend=backend)
+    result, reporter = _locked("create", cli, recreate=recreate)
+    if as_json:
+        print_json(result)
+        return
+    reporter.info(f"{'recreated' if result.get('recreated') else 'created'} {result['path']}: "
+                  f"Python {result.get('python')}, {result.get('packages')} packages from the lock")
+
+
+@env.command()
+@_BACKEND
+@_JSON
+def sync(backend, as_json) -> None:
+    """Make the env match the lock exactly: install, upgrade, downgrade and remove (hash-checked)."""
+    result, reporter = _locked("sync", dict(backend=backend))
+    if as_json:
+        print_json(result)
+        return
+    for line in result.get("changed", []):
+        reporter.info(f"  {line}")
+    reporter.info(f"{result['path']} matches the lock ({result.get('packages')} packages)")
+
+
+@env.command()
+@_BACKEND
+@_JSON
+def info(backend, as_json) -> None:
+    """Where the env is, its Python and installer, how many packages, and the lock's state."""
+    project, settings, manager = _context(backend=backend)
+    data = manager.info(project, settings)
+    if as_json:
+        print_json(data)
+        return
+    for key, value in data.items():
+        if isinstance(value, dict):
+            for name, sub in value.items():
+                shown = ", ".join(f"{v}" for v in sub.values() if v) if isinstance(sub, dict) else sub
+                click.echo(f"{key} {name}: {shown}")
+        else:
+            click.echo(f"{key}: {value}")
+
+
+@env.command()
+@_BACKEND
+@_JSON
+def remove(backend, as_json) -> None:
+    """Delete the env (and unregister kernels that ran it); the lock stays."""
+    result, reporter = _locked("remove", dict(backend=backend))
+    if as_json:
+        print_json(result)
+        return
+    reporter.info(f"removed {result['path']}" if result.get("removed") else f"no environment at {result['path']}")

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import click
+
+from ..console import current_reporter, print_json
+
+
+@click.command()
+@click.option("--upgrade", is_flag=True, help="Move every package to its newest allowed version.")
+@click.option("--upgrade-package", "upgrade_packages", multiple=True, metavar="PKG",
+              help="Move only PKG to its newest allowed version (repeatable).")
+@click.option("--torch", default=None, metavar="auto|cpu|cuXYZ",
+              help="PyTorch build to lock; recorded in the project  [default: the project's, else auto]")
+@click.option("--installer", type=click.Choice(["uv", "pip"]), default=None,
+              help="Resolve with uv pip compile or pip-tools' pip-compile  [default: the project's]")
+@click.option("--backend", type=click.Choice(["venv", "conda"]), default=None,
+              help="Environment kind  [default: the project's, else venv]")
+@click.option("--check", "check_only", is_flag=True, help="Only say whether the lock is fresh (exit 3 if not).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def lock(upgrade, upgrade_packages, torch, installer, backend, check_only, as_json) -> None:
+    """Pin the project's dependencies with hashes into requirements.lock and requirements-dev.lock."""
+    from ..environment import load_settings, manager_for
+    from ..errors import DriftFound
+    from ..mutex import project_mutex
+    from ..project import Project
+    from ..torch_variant import validate_variant
+
+    if torch is not None:
+        validate_variant(torch)
+    project = Project.find()
+    settings = load_settings(project, torch=torch, installer=installer, backend=backend)
+    manager = manager_for(settings.get("backend"))
+    reporter = current_reporter()
+    if check_only:
+        states = {name: {"state": s, "detail": d} for name, (s, d) in manager.lock_states(project, settings).items()}
+        if as_json:
+            print_json(states)
+        stale = [v["detail"] for v in states.values() if v["state"] != "fresh"]
+        if stale:
+            raise DriftFound("; ".join(stale), "run 'scaffolder lock'")
+        if not as_json:
+            reporter.info("the lock is fresh")
+        return
+    with project_mutex(project.root, reporter):
+        result = manager.lock(project, settings, upgrade=upgrade, upgrade_packages=upgrade_packages,
+                              reporter=reporter)
+    data = result.as_dict()
+    if as_json:
+        print_json(data)
+        return
+    written = ", ".join(data["written"]) or "nothing (already up to date)"
+    reporter.info(f"locked {data['packages']} packages (+{data['dev_packages']} for dev); wrote {written}")

@@ -1,0 +1,80 @@
+"""``scaffolder new``'s environment steps, in this order: create environment, lock, install.
+
+Each step registers with the transaction how to undo what it made, so a failure anywhere in
+``new`` removes the env and the lock files again. Settings go into ``ctx.settings``, which ``new``
+writes to [tool.scaffolder] once every step succeeded.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from .environment import (
+    VenvManager,
+    check_requires_python,
+    env_path,
+    install_locked,
+    load_settings,
+    venv_backend,
+    wanted_python,
+)
+from .errors import EnvError
+from .project import Project
+from .pythons import find_python
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .generate import NewOptions, Step, StepContext
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def _wants_venv(options: NewOptions) -> bool:
+    return options.env == "venv"
+
+
+def _wants_lock(options: NewOptions) -> bool:
+    return options.env == "venv" and options.lock
+
+
+def _project(ctx: StepContext) -> tuple[Project, object]:
+    pyproject = tomllib.loads((ctx.project_dir / "pyproject.toml").read_text(encoding="utf-8"))
+    project = Project(root=ctx.project_dir.resolve(), settings=ctx.settings, pyproject=pyproject)
+    options = ctx.options
+    settings = load_settings(project, python=options.python, installer=options.installer, torch=options.torch)
+    return project, settings
+
+
+def create_env(ctx: StepContext) -> None:
+    project, settings = _project(ctx)
+    version = wanted_python(project, settings)
+    check_requires_python(project, version)
+    version, interpreter = find_python(version)
+    backend = venv_backend(settings.get("installer"))
+    env = env_path(project)
+    if env.exists():
+        raise EnvError(f"{env} already exists", "remove it, or generate into another directory")
+    ctx.txn.created_path(env)
+    backend.create(env, str(interpreter))
+    ctx.settings.update(backend="venv", installer=backend.installer, python=version,
+                        env_path=env.name)
+
+
+def lock(ctx: StepContext) -> None:
+    project, settings = _project(ctx)
+    VenvManager().lock(project, settings, reporter=ctx.reporter, txn=ctx.txn)
+
+
+def install(ctx: StepContext) -> None:
+    project, _ = _project(ctx)
+    install_locked(project.root, env_path(project), venv_backend(ctx.settings.get("installer")))
+
+
+STEPS: list[Step] = [
+    ("create environment", _wants_venv, create_env),
+    ("lock dependencies", _wants_lock, lock),
+    ("install packages", _wants_lock, install),
+]

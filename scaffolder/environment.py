@@ -1,0 +1,335 @@
+"""A project's environment, one call per command: create, sync, describe, remove, lock, check.
+
+Each backend kind has a manager registered in ``MANAGERS``; the env, lock and check commands ask
+``manager_for(kind)`` and never name a backend themselves. This module holds the ``venv`` manager:
+a virtual environment filled from requirements.lock (+ requirements-dev.lock) by uv, or by pip
+when uv is missing or ``installer = "pip"``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import lockfile
+from .console import Reporter
+from .envs import get_backend
+from .envs.venv import VenvBackend, looks_like_venv
+from .errors import EnvError, UsageError
+from .fsutil import is_within
+from .lock_inputs import gather
+from .locking import DEV_LOCK, MAIN_LOCK, LockResult, fingerprints, lock_project, lock_state
+from .project import Project
+from .pythons import current_version, find_python
+from .transaction import Transaction
+
+# backend kind -> "module:class" of its manager. conda registers "scaffolder.<module>:<Class>" here.
+MANAGERS: dict[str, str] = {"venv": "scaffolder.environment:VenvManager"}
+# installer -> registered backend that makes a venv with it
+INSTALLERS: dict[str, str] = {"uv": "uv", "pip": "virtualenv"}
+DEFAULT_ENV_PATH = ".venv"
+SOURCE_PTH = "_scaffolder_project_src.pth"
+# Called with (project, env path) just before ``env remove`` deletes an env (kernels unregister here).
+BEFORE_REMOVE: list[Callable[[Project, Path], None]] = []
+
+
+def manager_for(kind: str | None):
+    kind = kind or "venv"
+    target = MANAGERS.get(kind)
+    if target is None:
+        raise UsageError(f"environment backend {kind!r} is not available", f"use one of: {', '.join(MANAGERS)}")
+    module, cls = target.split(":")
+    return getattr(importlib.import_module(module), cls)()
+
+
+def load_settings(project: Project | None, **cli: Any):
+    """Layered settings (CLI > SCAFFOLDER_* > project > team file) for this command."""
+    from .config import load
+
+    return load(cli=cli, project=project)
+
+
+def venv_backend(installer: str | None) -> VenvBackend:
+    """The backend for ``installer`` (uv or pip); uv when it is there and nothing was asked."""
+    if installer is None:
+        installer = "uv" if get_backend("uv").available() else "pip"
+    if installer not in INSTALLERS:
+        raise UsageError(f"unknown installer {installer!r}", f"use one of: {', '.join(INSTALLERS)}")
+    backend = get_backend(INSTALLERS[installer])
+    if not backend.available():
+        raise EnvError(f"installer {installer} is not available here", "install it, or choose the other --installer")
+    return backend
+
+
+def wanted_python(project: Project, settings) -> str:
+    """major.minor the project runs on: --python, SCAFFOLDER_PYTHON, the project, the template answer, or ours."""
+    answers = project.settings.get("answers") or {}
+    version = settings.get("python") or answers.get("python_version") or current_version()
+    return str(version)
+
+
+def check_requires_python(project: Project, version: str) -> None:
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    spec = project.pyproject.get("project", {}).get("requires-python")
+    if not spec or os.sep in version:
+        return
+    try:
+        allowed = SpecifierSet(spec)
+    except InvalidSpecifier:
+        return
+    if not any(allowed.contains(f"{version}.{patch}", prereleases=True) for patch in (0, 99)):
+        raise UsageError(f"the project requires Python {spec}, not {version}", "choose another --python")
+
+
+def env_path(project: Project) -> Path:
+    rel = project.settings.get("env_path") or DEFAULT_ENV_PATH
+    path = (project.root / rel).absolute()
+    if path == project.root or project.root.is_relative_to(path):
+        raise UsageError(f"env_path {rel!r} would make the project itself the environment",
+                         "set env_path in [tool.scaffolder] to a subdirectory such as .venv")
+    return path
+
+
+def lock_files(root: Path) -> list[tuple[str, Path]]:
+    main, dev = Path(root) / MAIN_LOCK, Path(root) / DEV_LOCK
+    return [(MAIN_LOCK, main)] + ([(DEV_LOCK, dev)] if dev.exists() else [])
+
+
+def expected_packages(root: Path) -> dict[str, str]:
+    """What the locks put into the env: name -> version (or URL)."""
+    expected: dict[str, str] = {}
+    for _, path in lock_files(root):
+        expected.update(lockfile.read(path).versions())
+    return expected
+
+
+def install_locked(root: Path, env: Path, backend: VenvBackend) -> int:
+    """Make ``env`` match the project's locks exactly, hash-checked; the locks are verified first."""
+    locks = [(name, lockfile.read_verified(path)) for name, path in lock_files(root)]
+    env_version = backend.python_version(env) or ""
+    for name, lock in locks:
+        locked_for = lock.meta.get("python")
+        if locked_for and not (env_version == locked_for or env_version.startswith(locked_for + ".")):
+            raise EnvError(f"{name} was made for Python {locked_for} but {env.name} runs Python {env_version}",
+                           f"run 'scaffolder lock' for Python {'.'.join(env_version.split('.')[:2])}, "
+                           f"or 'scaffolder env create --recreate --python {locked_for}'")
+    merged = lockfile.merge_for_install(locks)
+    fd, tmp = tempfile.mkstemp(prefix=".scaffolder-install-", suffix=".txt", dir=env.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(merged)
+        backend.sync(env, Path(tmp))
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    _link_project_source(backend, env, root)
+    return sum(len(lock.pins) for _, lock in locks)
+
+
+def drift(backend: VenvBackend, env: Path, expected: dict[str, str]) -> list[str]:
+    """Differences between the env and the lock, one short line each."""
+    installed = backend.installed(env)
+    lines = []
+    for name in sorted(set(expected) | set(installed)):
+        want, have = expected.get(name), installed.get(name)
+        if want is None:
+            if name not in backend.keep:
+                lines.append(f"+ {name} {have} (not in the lock)")
+        elif have is None:
+            lines.append(f"- {name} {want} (in the lock, not installed)")
+        elif "://" not in want and not _same_version(want, have):
+            lines.append(f"~ {name} {have} (the lock has {want})")
+    return lines
+
+
+class VenvManager:
+    kind = "venv"
+
+    def create(self, project: Project, settings, *, recreate: bool = False, reporter: Reporter | None = None
+               ) -> dict[str, Any]:
+        reporter = reporter or Reporter()
+        version = wanted_python(project, settings)
+        check_requires_python(project, version)
+        version, interpreter = find_python(version)
+        backend = venv_backend(settings.get("installer"))
+        env = env_path(project)
+        existed = env.exists() or env.is_symlink()
+        if existed and not recreate:
+            raise EnvError(f"{_rel(env, project)} already exists",
+                           "update it with 'scaffolder env sync', or rebuild it with --recreate")
+        if existed and not env.is_symlink() and not looks_like_venv(env):
+            raise EnvError(f"{env} is not a virtual environment, so it was not replaced",
+                           "move it away, or set env_path in [tool.scaffolder] to another directory")
+        with Transaction() as txn:
+            if existed:
+                _move_aside(env, txn)
+            txn.created_path(env)
+            with reporter.step(f"create {_rel(env, project)} (Python {version}, {backend.installer})"):
+                backend.create(env, str(interpreter))
+            project.settings.update(python=version, installer=backend.installer)
+            if not (project.root / MAIN_LOCK).exists():
+                self.lock(project, settings, reporter=reporter, txn=txn)
+            else:
+                self._warn_if_stale(project, settings, reporter)
+            with reporter.step("install from the lock"):
+                count = install_locked(project.root, env, backend)
+        project.update_settings(backend="venv", installer=backend.installer, python=version,
+                                env_path=_rel(env, project), lock=MAIN_LOCK)
+        return {"path": str(env), "python": version, "installer": backend.installer, "packages": count,
+                "recreated": existed}
+
+    def sync(self, project: Project, settings, *, reporter: Reporter | None = None) -> dict[str, Any]:
+        reporter = reporter or Reporter()
+        env = env_path(project)
+        backend = venv_backend(project.settings.get("installer") or settings.get("installer"))
+        problem = backend.problem(env)
+        if problem:
+            fix = "run 'scaffolder env create'" if not env.exists() else "run 'scaffolder env create --recreate'"
+            raise EnvError(problem, fix)
+        self._warn_if_stale(project, settings, reporter)
+        before = drift(backend, env, expected_packages(project.root))
+        with reporter.step(f"sync {_rel(env, project)} with the lock"):
+            count = install_locked(project.root, env, backend)
+        return {"path": str(env), "packages": count, "changed": before}
+
+    def info(self, project: Project, settings) -> dict[str, Any]:
+        env = env_path(project)
+        backend = venv_backend(project.settings.get("installer") or settings.get("installer"))
+        problem = backend.problem(env)
+        states = self.lock_states(project, settings)
+        info: dict[str, Any] = {
+            "backend": "venv", "installer": backend.installer, "path": str(env), "exists": env.exists(),
+            "problem": problem, "python": backend.python_version(env) if env.exists() else None,
+            "python_wanted": wanted_python(project, settings),
+            "packages": len(backend.installed(env)) if problem is None else 0,
+            "lock": {name: {"state": state, "detail": detail} for name, (state, detail) in states.items()},
+            "matches_lock": None,
+        }
+        if problem is None and all(state not in ("missing", "corrupted") for state, _ in states.values()):
+            info["matches_lock"] = not drift(backend, env, expected_packages(project.root))
+        return info
+
+    def remove(self, project: Project, settings, *, reporter: Reporter | None = None) -> dict[str, Any]:
+        env = env_path(project)
+        if not (env.exists() or env.is_symlink()):
+            return {"path": str(env), "removed": False}
+        if not env.is_symlink() and not looks_like_venv(env):
+            raise EnvError(f"{env} is not a virtual environment, so it was left alone",
+                           "delete it yourself if it should go")
+        for hook in BEFORE_REMOVE:
+            hook(project, env)
+        _remove_tree(env)
+        return {"path": str(env), "removed": True}
+
+    def lock(self, project: Project, settings, *, upgrade: bool = False, upgrade_packages: Sequence[str] = (),
+             reporter: Reporter | None = None, txn: Transaction | None = None) -> LockResult:
+        from .resolvers import default_engine
+        from .torch_variant import resolve_variant
+
+        reporter = reporter or Reporter()
+        version = wanted_python(project, settings)
+        torch = resolve_variant(settings.get("torch"))
+        engine = settings.get("installer") or project.settings.get("installer") or default_engine()
+        with reporter.step(f"lock with {'uv' if engine == 'uv' else 'pip-compile'} (Python {version}, torch {torch})"):
+            result = lock_project(project.root, project.pyproject, python=version, torch=torch, engine=engine,
+                                  upgrade=upgrade, upgrade_packages=upgrade_packages, reporter=reporter, txn=txn)
+        changes = dict(python=version, torch=torch, lock=MAIN_LOCK)
+        if txn is not None:  # a caller inside a transaction records the settings once it succeeds
+            project.settings.update(changes)
+        else:
+            project.update_settings(**changes)
+        return result
+
+    def lock_states(self, project: Project, settings) -> dict[str, tuple[str, str]]:
+        from .torch_variant import resolve_variant
+
+        inputs = gather(project.root, project.pyproject)
+        main_fp, dev_fp = fingerprints(inputs, wanted_python(project, settings), resolve_variant(settings.get("torch")))
+        return {MAIN_LOCK: lock_state(project.root / MAIN_LOCK, main_fp),
+                DEV_LOCK: lock_state(project.root / DEV_LOCK, dev_fp)}
+
+    def check(self, project: Project, settings) -> list[str]:
+        """Why the project is not reproducible right now; empty when lock and env are both in order."""
+        problems = [detail for state, detail in self.lock_states(project, settings).values() if state != "fresh"]
+        if project.settings.get("backend", "venv") != "venv" or "env_path" not in project.settings:
+            return problems
+        env = env_path(project)
+        backend = venv_backend(project.settings.get("installer") or settings.get("installer"))
+        problem = backend.problem(env)
+        if problem:
+            return problems + [f"environment: {problem} (run 'scaffolder env create --recreate')"]
+        wanted = wanted_python(project, settings)
+        have = backend.python_version(env) or "?"
+        if not (have == wanted or have.startswith(wanted + ".")):
+            problems.append(f"environment runs Python {have}, the project wants {wanted}")
+        try:
+            expected = expected_packages(project.root)
+        except Exception:  # an unreadable lock is already reported above
+            return problems
+        lines = drift(backend, env, expected)
+        if lines:
+            problems.append(f"{_rel(env, project)} differs from the lock in {len(lines)} package(s) "
+                            "(run 'scaffolder env sync'):")
+            problems += [f"  {line}" for line in lines]
+        return problems
+
+    def _warn_if_stale(self, project: Project, settings, reporter: Reporter) -> None:
+        for state, detail in self.lock_states(project, settings).values():
+            if state == "stale":
+                reporter.warn(f"{detail}; installing it anyway (run 'scaffolder lock' to update it)")
+
+
+def _remove_kernels(project: Project, env: Path) -> None:
+    from .project_kernel import remove_for_env
+
+    remove_for_env(project, env)
+
+
+BEFORE_REMOVE.append(_remove_kernels)
+
+
+def _same_version(a: str, b: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return a == b
+
+
+def _rel(path: Path, project: Project) -> str:
+    return os.path.relpath(path, project.root)
+
+
+def _move_aside(env: Path, txn: Transaction) -> Path:
+    """Rename the old env out of the way; a rollback renames it back (same directory, so paths inside stay valid)."""
+    backup = Path(tempfile.mkdtemp(prefix=f".{env.name}.old-", dir=env.parent))
+    backup.rmdir()
+    os.replace(env, backup)
+    txn.on_rollback(f"restore {env}", lambda: os.replace(backup, env))
+    txn.on_commit(lambda: _remove_tree(backup))
+    return backup
+
+
+def _remove_tree(path: Path) -> None:
+    """Delete ``path`` so that it is gone at once: rename first, then delete the renamed tree."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+        return
+    doomed = Path(tempfile.mkdtemp(prefix=f".{path.name}.removing-", dir=path.parent))
+    doomed.rmdir()
+    os.replace(path, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _link_project_source(backend: VenvBackend, env: Path, root: Path) -> None:
+    """Put the project's src/ on the env's path (a .pth file), so its package imports without an install."""
+    site = backend.site_packages(env)
+    src = Path(root) / "src"
+    if site is not None and src.is_dir() and is_within(src, root):
+        (site / SOURCE_PTH).write_text(str(src.resolve()) + "\n", encoding="utf-8")

@@ -1,0 +1,81 @@
+"""What every virtual-environment backend shares: layout, health and installed packages.
+
+Installed packages are read from ``*.dist-info/METADATA`` files, which takes milliseconds and
+needs neither pip nor the env's interpreter.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from email.parser import HeaderParser
+from pathlib import Path
+
+from ..lockfile import canonical_name
+from .base import EnvBackend
+
+
+def looks_like_venv(path: Path) -> bool:
+    """Whether replacing or deleting ``path`` can only cost a virtual environment (even a damaged one)."""
+    path = Path(path)
+    if not path.is_dir() or not any(path.iterdir()):
+        return path.is_dir()
+    has_bin = (path / "bin").is_dir() or (path / "Scripts").is_dir()
+    return (path / "pyvenv.cfg").is_file() or (has_bin and ((path / "lib").is_dir() or (path / "Lib").is_dir()))
+
+
+class VenvBackend(EnvBackend):
+    kind = "venv"
+    # Packages the installer itself needs in the env; sync keeps them even if the lock lacks them.
+    keep: frozenset[str] = frozenset()
+
+    def python(self, path: Path) -> Path:
+        path = Path(path)
+        return path / "Scripts" / "python.exe" if sys.platform == "win32" else path / "bin" / "python"
+
+    def site_packages(self, path: Path) -> Path | None:
+        path = Path(path)
+        if sys.platform == "win32":
+            candidate = path / "Lib" / "site-packages"
+            return candidate if candidate.is_dir() else None
+        found = sorted((path / "lib").glob("python*/site-packages"))
+        return found[0] if found else None
+
+    def problem(self, path: Path) -> str | None:
+        """Why the env at ``path`` cannot be used, or None when it looks whole."""
+        path = Path(path)
+        if not path.exists():
+            return f"{path.name} does not exist"
+        if not (path / "pyvenv.cfg").is_file():
+            return f"{path.name} has no pyvenv.cfg, so it is not a virtual environment"
+        if not os.path.exists(self.python(path)):  # follows symlinks: catches a removed base Python
+            return f"{path.name} has no working Python ({self.python(path).relative_to(path)} is missing or dangling)"
+        if self.site_packages(path) is None:
+            return f"{path.name} has no site-packages"
+        return None
+
+    def python_version(self, path: Path) -> str | None:
+        """The env's full Python version, from pyvenv.cfg."""
+        try:
+            text = (Path(path) / "pyvenv.cfg").read_text(encoding="utf-8")
+        except OSError:
+            return None
+        values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+        values = {k.strip(): v.strip() for k, v in values.items()}
+        full = values.get("version_info") or values.get("version") or ""
+        return ".".join(full.split(".")[:3]) or None
+
+    def installed(self, path: Path) -> dict[str, str]:
+        site = self.site_packages(path)
+        if site is None:
+            return {}
+        found: dict[str, str] = {}
+        parser = HeaderParser()
+        for meta in site.glob("*.dist-info/METADATA"):
+            try:
+                headers = parser.parsestr(meta.read_text(encoding="utf-8", errors="replace"))
+            except OSError:
+                continue
+            if headers.get("Name") and headers.get("Version"):
+                found[canonical_name(headers["Name"])] = headers["Version"]
+        return found

@@ -1,0 +1,47 @@
+"""The fallback when uv is missing or unwanted: virtualenv makes the env, pip fills it from the lock.
+
+pip reads pip.conf and PIP_* itself. Sync installs first and removes extras after, so a failed
+download or hash check (which pip reports before installing anything) leaves the env as it was;
+pip-sync would uninstall first.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from .. import lockfile
+from ..errors import EnvError
+from ..indexes import pip_index_args
+from ..tools import python_module_cmd, run
+from .venv import VenvBackend
+
+
+class VirtualenvBackend(VenvBackend):
+    name = "virtualenv"
+    installer = "pip"
+    keep = frozenset({"pip"})
+
+    @classmethod
+    def available(cls) -> bool:
+        return importlib.util.find_spec("virtualenv") is not None
+
+    def create(self, path: Path, python: str | None = None) -> None:
+        cmd = python_module_cmd("virtualenv") + [str(path), "--no-setuptools", "--no-wheel", "--no-periodic-update",
+                                                 "--quiet"]
+        if python:
+            cmd += ["--python", str(python)]
+        run(cmd, what=f"creating {Path(path).name}", error=EnvError)
+
+    def sync(self, path: Path, lock_file: Path) -> None:
+        wanted = lockfile.read(lock_file).versions()
+        python = str(self.python(path))
+        where = f"installing into {Path(path).name}"
+        if wanted:
+            # pip compiles bytecode at install by default, whatever PYTHONDONTWRITEBYTECODE says.
+            run([python, "-m", "pip", "install", "--require-hashes", "--no-deps", "--no-input",
+                 "--disable-pip-version-check", "--quiet", *pip_index_args(), "-r", str(lock_file)],
+                what=where, error=EnvError)
+        extra = sorted(set(self.installed(path)) - set(wanted) - self.keep)
+        if extra:
+            run([python, "-m", "pip", "uninstall", "--yes", "--quiet", *extra], what=where, error=EnvError)

@@ -1,0 +1,146 @@
+"""What a lock is made from, and a fingerprint of it that tells when the lock is stale.
+
+Main set: ``requirements.in`` if the project has one, else ``[project].dependencies`` plus every
+optional-dependencies extra. Dev set: ``requirements-dev.in`` if present, else every
+``[dependency-groups]`` group. References to the project itself (``me[extra]``) are dropped: the
+project's own code is not locked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import LockError, UsageError
+from .lockfile import canonical_name
+from .torch_variant import TORCH_PACKAGES
+
+REQUIREMENTS_IN = "requirements.in"
+REQUIREMENTS_DEV_IN = "requirements-dev.in"
+
+
+@dataclass
+class InputSet:
+    label: str  # "main" or "dev"
+    source: str  # the file the inputs came from, used in "# via" notes
+    description: str  # for the lock header
+    requirements: list[str] = field(default_factory=list)  # normalised requirement strings
+    files: list[Path] = field(default_factory=list)  # requirements files passed with -r
+
+    @property
+    def empty(self) -> bool:
+        return not self.requirements and not self.files
+
+    def lines(self) -> list[str]:
+        """Requirement lines as a resolver reads them; file contents stand for file inputs."""
+        lines = list(self.requirements)
+        for path in self.files:
+            lines += _significant_lines(path.read_text(encoding="utf-8"))
+        return lines
+
+    def names(self) -> set[str]:
+        from packaging.requirements import InvalidRequirement, Requirement
+
+        names = set()
+        for line in self.lines():
+            try:
+                names.add(canonical_name(Requirement(line).name))
+            except InvalidRequirement:
+                continue
+        return names
+
+
+@dataclass
+class LockInputs:
+    main: InputSet
+    dev: InputSet
+
+    @property
+    def uses_torch(self) -> bool:
+        return bool((self.main.names() | self.dev.names()) & TORCH_PACKAGES)
+
+
+def gather(root: Path, pyproject: dict[str, Any]) -> LockInputs:
+    root = Path(root)
+    project = pyproject.get("project", {})
+    me = canonical_name(project.get("name", "")) if project.get("name") else None
+    if (root / REQUIREMENTS_IN).is_file():
+        main = InputSet("main", REQUIREMENTS_IN, REQUIREMENTS_IN, files=[root / REQUIREMENTS_IN])
+    else:
+        if "dependencies" in project.get("dynamic", []):
+            raise LockError("[project].dependencies is dynamic, so it cannot be locked",
+                            f"list the dependencies in {REQUIREMENTS_IN}")
+        extras = project.get("optional-dependencies", {}) or {}
+        reqs = list(project.get("dependencies", []) or [])
+        for extra in extras.values():
+            reqs += list(extra)
+        description = "pyproject.toml [project] dependencies"
+        if extras:
+            description += f" and optional-dependencies ({', '.join(extras)})"
+        main = InputSet("main", "pyproject.toml", description, requirements=_normalise(reqs, me))
+    if (root / REQUIREMENTS_DEV_IN).is_file():
+        dev = InputSet("dev", REQUIREMENTS_DEV_IN, REQUIREMENTS_DEV_IN, files=[root / REQUIREMENTS_DEV_IN])
+    else:
+        groups = pyproject.get("dependency-groups", {}) or {}
+        reqs = []
+        for name in groups:
+            reqs += _expand_group(groups, name, ())
+        description = f"pyproject.toml [dependency-groups] ({', '.join(groups)})" if groups else "none"
+        dev = InputSet("dev", "pyproject.toml", description, requirements=_normalise(reqs, me))
+    return LockInputs(main, dev)
+
+
+def fingerprint(inputs: InputSet, *, python: str, torch: str | None, base: str | None = None) -> str:
+    """sha256 of everything that decides the lock's content; ``base`` chains dev to main."""
+    data = {
+        "format": 1,
+        "set": inputs.label,
+        "requirements": sorted(inputs.lines()),
+        "python": python,
+        "torch": torch,
+        "base": base,
+    }
+    return "sha256:" + hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _normalise(reqs: list[str], me: str | None) -> list[str]:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    out: dict[str, None] = {}
+    for text in reqs:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement as exc:
+            raise UsageError(f"pyproject.toml has an invalid requirement {text!r}: {exc}",
+                             "fix it in pyproject.toml") from None
+        if me and canonical_name(req.name) == me:
+            continue
+        req.name = canonical_name(req.name)
+        out[str(req)] = None
+    return list(out)
+
+
+def _expand_group(groups: dict[str, Any], name: str, seen: tuple[str, ...]) -> list[str]:
+    if name in seen:
+        raise UsageError(f"dependency group {name!r} includes itself", "fix [dependency-groups] in pyproject.toml")
+    if name not in groups:
+        raise UsageError(f"dependency group {name!r} does not exist", "fix [dependency-groups] in pyproject.toml")
+    reqs: list[str] = []
+    for item in groups[name]:
+        if isinstance(item, dict) and "include-group" in item:
+            reqs += _expand_group(groups, item["include-group"], (*seen, name))
+        elif isinstance(item, str):
+            reqs.append(item)
+    return reqs
+
+
+def _significant_lines(text: str) -> list[str]:
+    lines = []
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if line and not line.startswith("#"):
+            lines.append(line)
+    return lines

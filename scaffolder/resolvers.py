@@ -1,0 +1,77 @@
+"""The two resolvers behind ``scaffolder lock``: ``uv pip compile`` and pip-tools' ``pip-compile``.
+
+Each turns a requirements file into a hashed, fully pinned one. Both see the same package
+sources: pip-compile reads pip's configuration itself, uv gets it as flags (see indexes.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import LockError
+from .indexes import IndexConfig, load_index_config, pip_index_args, uv_environ, uv_index_args
+from .pythons import current_version
+from .tools import find_uv, python_module_cmd, run
+
+ENGINES = ("uv", "pip")
+
+
+def default_engine() -> str:
+    return "uv" if find_uv() else "pip"
+
+
+def compile_requirements(
+    engine: str,
+    in_file: Path,
+    out_file: Path,
+    *,
+    python: str,
+    interpreter: Path | None = None,
+    extra_index_urls: Sequence[str] = (),
+    upgrade: bool = False,
+    upgrade_packages: Sequence[str] = (),
+    index_config: IndexConfig | None = None,
+) -> str:
+    """Resolve ``in_file`` into ``out_file`` (an existing ``out_file`` gives preferred pins); return its text."""
+    if engine == "uv":
+        cmd = _uv_cmd(in_file, out_file, python, interpreter, extra_index_urls, index_config)
+        env = uv_environ()
+    elif engine == "pip":
+        if python != current_version():
+            raise LockError(
+                f"pip-compile resolves for the Python running it ({current_version()}), not {python}",
+                f"use --installer uv, or run scaffolder with Python {python}",
+            )
+        cmd = python_module_cmd("piptools") + [
+            "compile", str(in_file), "--output-file", str(out_file), "--generate-hashes", "--allow-unsafe",
+            "--strip-extras", "--no-header", "--no-emit-index-url", "--no-emit-find-links",
+            "--no-emit-trusted-host", "--no-config", "--quiet", *pip_index_args(),
+        ]
+        for url in extra_index_urls:
+            cmd += ["--extra-index-url", url]
+        env = None
+    else:
+        raise LockError(f"unknown lock engine {engine!r}", f"use one of: {', '.join(ENGINES)}")
+    if upgrade:
+        cmd.append("--upgrade")
+    for package in upgrade_packages:
+        cmd += ["--upgrade-package", package]
+    run(cmd, env=env, cwd=in_file.parent, what="resolving dependencies", error=LockError)
+    return out_file.read_text(encoding="utf-8")
+
+
+def _uv_cmd(in_file: Path, out_file: Path, python: str, interpreter: Path | None,
+            extra_index_urls: Sequence[str], index_config: IndexConfig | None) -> list[str]:
+    uv = find_uv()
+    if not uv:
+        raise LockError("uv is not installed", "install scaffolder's 'uv' dependency, or use --installer pip")
+    config = index_config or load_index_config()
+    if extra_index_urls:
+        extra = tuple(dict.fromkeys((*config.extra_index_urls, *extra_index_urls)))
+        config = dataclasses.replace(config, extra_index_urls=extra)
+    cmd = [uv, "pip", "compile", str(in_file), "--output-file", str(out_file), "--generate-hashes",
+           "--no-header", "--quiet", "--color", "never", "--no-progress", "--no-python-downloads"]
+    cmd += ["--python", str(interpreter)] if interpreter else ["--python-version", python]
+    return cmd + uv_index_args(config)

@@ -1,0 +1,46 @@
+"""Running the external tools scaffolder drives (uv, pip, pip-compile, virtualenv)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import ScaffolderError
+from .tool_errors import summarize
+
+
+@lru_cache(maxsize=1)
+def find_uv() -> str | None:
+    """uv from the ``uv`` package scaffolder depends on, else from PATH."""
+    try:
+        from uv import find_uv_bin
+
+        return find_uv_bin()
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv")
+
+
+def run(cmd: Sequence[str | os.PathLike], *, env: Mapping[str, str] | None = None, cwd: Path | None = None,
+        what: str, error: type[ScaffolderError]) -> subprocess.CompletedProcess:
+    """Run ``cmd`` quietly; on failure raise ``error`` with one line distilled from the tool's output."""
+    child_env = dict(os.environ if env is None else env)
+    child_env.setdefault("NO_COLOR", "1")
+    try:
+        proc = subprocess.run([str(c) for c in cmd], env=child_env, cwd=cwd, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        raise error(f"{what}: cannot run {cmd[0]}: {exc.strerror}", "check that it is installed") from None
+    if proc.returncode != 0:
+        message, hint = summarize(proc.stdout + "\n" + proc.stderr)
+        raise error(f"{what}: {message}", hint)
+    return proc
+
+
+def python_module_cmd(module: str) -> list[str]:
+    """Run a module of scaffolder's own environment (pip-tools, virtualenv)."""
+    return [sys.executable, "-m", module]

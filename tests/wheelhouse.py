@@ -1,0 +1,128 @@
+"""Build tiny real wheels and sdists, and lay them out as a find-links folder and a PEP 503 index.
+
+Wheels are written as zip files directly (metadata, module, RECORD), which takes milliseconds and
+needs no build backend. Used by the environment and locking tests to resolve and install offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import re
+import tarfile
+import zipfile
+from pathlib import Path
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _record_hash(data: bytes) -> str:
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def make_wheel(dest: Path, name: str, version: str, requires: tuple[str, ...] | list[str] = (),
+               body: str | None = None, requires_python: str | None = None) -> Path:
+    """A pure-Python wheel of ``name`` whose module has ``VERSION`` and imports nothing."""
+    dist = canonical(name).replace("-", "_")
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / f"{dist}-{version}-py3-none-any.whl"
+    info = f"{dist}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    if requires_python:
+        metadata += f"Requires-Python: {requires_python}\n"
+    metadata += "".join(f"Requires-Dist: {r}\n" for r in requires)
+    files = {
+        f"{dist}/__init__.py": body if body is not None else f"VERSION = {version!r}\n",
+        f"{info}/METADATA": metadata,
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: scaffolder-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = "".join(f"{p},{_record_hash(t.encode())},{len(t.encode())}\n" for p, t in files.items())
+    files[f"{info}/RECORD"] = record + f"{info}/RECORD,,\n"
+    with zipfile.ZipFile(path, "w") as zf:
+        for p, text in files.items():
+            zi = zipfile.ZipInfo(p, date_time=(2020, 1, 1, 0, 0, 0))
+            zf.writestr(zi, text)
+    return path
+
+
+_FAILING_BACKEND = '''
+import os
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    info = os.path.join(metadata_directory, "{dist}-{version}.dist-info")
+    os.makedirs(info)
+    with open(os.path.join(info, "METADATA"), "w") as fh:
+        fh.write("Metadata-Version: 2.1\\nName: {name}\\nVersion: {version}\\n")
+    return "{dist}-{version}.dist-info"
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    raise RuntimeError("this package cannot be built (test fault)")
+
+def build_sdist(sdist_directory, config_settings=None):
+    raise RuntimeError("no sdist")
+'''
+
+
+def make_unbuildable_sdist(dest: Path, name: str, version: str) -> Path:
+    """An sdist whose metadata is readable (so it locks) but whose wheel build fails (so install fails)."""
+    dist = canonical(name).replace("-", "_")
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / f"{dist}-{version}.tar.gz"
+    top = f"{dist}-{version}"
+    files = {
+        "PKG-INFO": f"Metadata-Version: 2.2\nName: {name}\nVersion: {version}\n",
+        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n',
+        "backend.py": _FAILING_BACKEND.format(dist=dist, name=name, version=version),
+    }
+    with tarfile.open(path, "w:gz") as tf:
+        for rel, text in files.items():
+            data = text.encode()
+            ti = tarfile.TarInfo(f"{top}/{rel}")
+            ti.size = len(data)
+            ti.mtime = 1577836800
+            tf.addfile(ti, io.BytesIO(data))
+    return path
+
+
+def make_simple_index(files_dir: Path, root: Path) -> str:
+    """A PEP 503 index at ``root``/simple over every distribution in ``files_dir``; returns its file:// URL."""
+    simple = root / "simple"
+    by_project: dict[str, list[Path]] = {}
+    for f in sorted(files_dir.iterdir()):
+        stem = f.name.split("-")[0]
+        by_project.setdefault(canonical(stem), []).append(f)
+    simple.mkdir(parents=True, exist_ok=True)
+    links = []
+    for project, dists in by_project.items():
+        (simple / project).mkdir(exist_ok=True)
+        anchors = "".join(
+            f'<a href="{d.resolve().as_uri()}#sha256={hashlib.sha256(d.read_bytes()).hexdigest()}">{d.name}</a>\n'
+            for d in dists
+        )
+        (simple / project / "index.html").write_text(f"<!DOCTYPE html><html><body>\n{anchors}</body></html>\n")
+        links.append(f'<a href="{project}/">{project}</a>\n')
+    (simple / "index.html").write_text("<!DOCTYPE html><html><body>\n" + "".join(links) + "</body></html>\n")
+    return simple.resolve().as_uri()
+
+
+def offline_environ(base: dict[str, str], *, find_links: Path | None = None, index_url: str | None = None
+                    ) -> dict[str, str]:
+    """An environment in which pip and uv see only the given local sources (no pip.conf, no PyPI)."""
+    env = {k: v for k, v in base.items() if not k.startswith(("PIP_", "UV_"))}
+    env.update(PIP_CONFIG_FILE="/dev/null", UV_NO_CONFIG="1", PIP_DISABLE_PIP_VERSION_CHECK="1",
+               UV_PYTHON_DOWNLOADS="never")
+    if "UV_CACHE_DIR" in base:
+        env["UV_CACHE_DIR"] = base["UV_CACHE_DIR"]
+    if index_url:
+        env["PIP_INDEX_URL"] = index_url
+    else:
+        env["PIP_NO_INDEX"] = "1"
+    if find_links:
+        env["PIP_FIND_LINKS"] = str(find_links)
+    return env
