@@ -6,16 +6,27 @@ through the project's lock when the environment lacks it.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import kernels
 from .errors import KernelError, KernelExists
 from .names import kernel_name
 from .project import Project
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .transaction import Transaction
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
 DEFAULT_ENV_PATH = ".venv"
+IPYKERNEL = "ipykernel"
+IPYKERNEL_REQUIREMENT = "ipykernel>=6.25"
 
 
 def _answers(project: Project) -> dict[str, Any]:
@@ -70,17 +81,79 @@ def search_dirs(project: Project | None) -> list[Path]:
     return dirs
 
 
-def ipykernel_installer(project: Project) -> Callable[[], None]:
-    """Install ipykernel into the project's environment the way every package gets there: through the lock."""
+def ipykernel_installer(project: Project, txn: Transaction | None = None) -> Callable[[], None]:
+    """Install ipykernel into the project's environment the way every package gets there: through the lock.
+
+    ipykernel joins the dev dependencies (``[dependency-groups] dev``, or ``requirements-dev.in``) if no
+    input names it, the lock is rewritten if it lacks it, and the env is synced with the lock. Inside
+    ``txn`` (``new``) the input and lock edits roll back with everything else; outside, in their own."""
 
     def install() -> None:
-        raise KernelError(
-            f"ipykernel is not installed in {env_dir(project)}",
-            "add ipykernel to the dev dependency group in pyproject.toml, then run 'scaffolder lock' "
-            "and 'scaffolder env sync'",
-        )
+        if project.settings.get("backend") == "conda":
+            raise KernelError(f"ipykernel is not installed in {env_dir(project)}",
+                              "add ipykernel to environment.yml, then run 'scaffolder lock' and 'scaffolder env sync'")
+        if txn is not None:
+            _install_through_lock(project, txn)
+            return
+        from .transaction import Transaction
+
+        with Transaction() as own:
+            _install_through_lock(project, own)
 
     return install
+
+
+def _install_through_lock(project: Project, txn: Transaction) -> None:
+    from .console import current_reporter
+    from .environment import (
+        VenvManager,
+        env_path,
+        expected_packages,
+        install_locked,
+        load_settings,
+        venv_backend,
+    )
+    from .lock_inputs import gather
+    from .locking import MAIN_LOCK
+
+    reporter = current_reporter()
+    if not (project.root / MAIN_LOCK).is_file():
+        raise KernelError(f"ipykernel is not installed in {env_dir(project)} and the project has no {MAIN_LOCK}",
+                          "run 'scaffolder lock' and 'scaffolder env sync', or pass --no-kernel")
+    inputs = gather(project.root, project.pyproject)
+    if IPYKERNEL not in inputs.main.names() | inputs.dev.names():
+        where = _add_dev_requirement(project, txn)
+        reporter.info(f"added {IPYKERNEL_REQUIREMENT} to {where}")
+    if IPYKERNEL not in expected_packages(project.root):
+        VenvManager().lock(project, load_settings(project), reporter=reporter, txn=txn)
+    with reporter.step("install ipykernel from the lock"):
+        install_locked(project.root, env_path(project), venv_backend(project.settings.get("installer")))
+
+
+def _add_dev_requirement(project: Project, txn: Transaction) -> str:
+    """Add ipykernel to the dev inputs (the same file the lock reads them from); returns where."""
+    from .fsutil import atomic_write_bytes, atomic_write_text
+    from .lock_inputs import REQUIREMENTS_DEV_IN
+
+    path = project.root / REQUIREMENTS_DEV_IN
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+        new_text = text + ("" if text.endswith("\n") or not text else "\n") + IPYKERNEL_REQUIREMENT + "\n"
+        where = REQUIREMENTS_DEV_IN
+    else:
+        import tomlkit
+
+        path = project.pyproject_path
+        doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+        groups = doc.setdefault("dependency-groups", tomlkit.table())
+        groups.setdefault("dev", tomlkit.array()).append(IPYKERNEL_REQUIREMENT)
+        new_text = tomlkit.dumps(doc)
+        where = "[dependency-groups] dev in pyproject.toml"
+    old = path.read_bytes()
+    txn.on_rollback(f"restore {path}", lambda: atomic_write_bytes(path, old))
+    atomic_write_text(path, new_text)
+    project.pyproject = tomllib.loads(project.pyproject_path.read_text(encoding="utf-8"))
+    return where
 
 
 def register(
@@ -91,13 +164,16 @@ def register(
     prefix: Path | None = None,
     replace: bool = False,
     record: bool = True,
+    txn: Transaction | None = None,
 ) -> kernels.Registration:
-    """Register the project's kernel for its environment and record its name in ``[tool.scaffolder]``."""
+    """Register the project's kernel for its environment and record its name in ``[tool.scaffolder]``.
+
+    A missing ipykernel is installed through the lock; inside ``txn`` that rolls back with it."""
     env = env_dir(project)
     python = env_python(env)
     result = kernels.register(
         python, name or default_name(project), display_name or default_display_name(project),
-        prefix=prefix, env=env, replace=replace, install_ipykernel=ipykernel_installer(project),
+        prefix=prefix, env=env, replace=replace, install_ipykernel=ipykernel_installer(project, txn),
     )
     if record:
         project.update_settings(kernel=result.kernel.name, kernel_prefix=_relative(prefix, project.root))
@@ -105,14 +181,16 @@ def register(
 
 
 def applies_to_new(options) -> bool:  # noqa: ANN001 - generate.NewOptions
-    return options.kernel and options.env != "none"
+    # --no-lock leaves the env empty (nothing installed), so there is no ipykernel to point at.
+    return options.kernel and options.env != "none" and options.lock
 
 
 def register_for_new(ctx) -> None:  # noqa: ANN001 - generate.StepContext
     """``scaffolder new``'s last step: register the kernel, and remove it again if ``new`` rolls back."""
-    project = Project(root=ctx.project_dir, settings=ctx.settings)
+    pyproject = tomllib.loads((ctx.project_dir / "pyproject.toml").read_text(encoding="utf-8"))
+    project = Project(root=ctx.project_dir, settings=ctx.settings, pyproject=pyproject)
     try:
-        result = register(project, record=False)  # `new` writes ctx.settings once all steps succeeded
+        result = register(project, record=False, txn=ctx.txn)  # `new` writes ctx.settings after the last step
     except KernelExists as exc:
         raise KernelExists(exc.message, "remove it with 'scaffolder kernel remove NAME', or rerun with --no-kernel") \
             from exc

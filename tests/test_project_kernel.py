@@ -12,7 +12,8 @@ from scaffolder.project import Project
 
 
 def _venv_step(ctx) -> None:
-    # Stands in for the environment steps: a real venv that sees the global ipykernel.
+    # Stands in for the environment steps (lock + install take ~15 s; the last test runs them for
+    # real): a real venv that sees the global ipykernel.
     make_env(ctx.project_dir / ".venv")
     ctx.settings["env_path"] = ".venv"
 
@@ -36,6 +37,7 @@ def test_kernel_is_the_last_step_and_skipped_without_env_or_with_no_kernel():
     assert applies(NewOptions(name="x", env="conda"))
     assert not applies(NewOptions(name="x", env="venv", kernel=False))
     assert not applies(NewOptions(name="x", env="none"))
+    assert not applies(NewOptions(name="x", env="venv", lock=False))  # an empty env has no ipykernel
 
 
 def test_new_registers_and_records_the_kernel(tmp_path, monkeypatch):
@@ -87,3 +89,26 @@ def test_a_rolled_back_new_restores_the_stale_kernel_it_replaced(tmp_path, monke
     with pytest.raises(StepFailed):
         create_project(_new(tmp_path, monkeypatch, ("fail after kernel", lambda o: True, _failing_step)))
     assert (kernels.kernels_dir() / "sentiment-bot" / "kernel.json").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_new_installs_ipykernel_through_the_lock_and_env_remove_unregisters(tmp_path):
+    # The real steps, no stand-ins: the minimal template's dev group lacks ipykernel, so the kernel
+    # step adds it there, locks again (hashed) and syncs the env before registering.
+    from scaffolder.environment import VenvManager
+
+    result = create_project(NewOptions(name="demo-app", template="minimal", output_dir=tmp_path, env="venv"))
+    project = Project.load(result.project_dir)
+    env = result.project_dir / ".venv"
+    assert "ipykernel>=6.25" in project.pyproject["dependency-groups"]["dev"]
+    dev_lock = (result.project_dir / "requirements-dev.lock").read_text()
+    assert "\nipykernel==" in dev_lock and "--hash=sha256:" in dev_lock
+    assert project.settings["kernel"] == "demo-app"
+    prefix, ipykernel_file = run_in_kernel("demo-app", "import sys, ipykernel; print(sys.prefix); "
+                                                       "print(ipykernel.__file__)").split()
+    assert prefix == str(env) and ipykernel_file.startswith(str(env))
+    assert project_kernel.check(project) == []
+
+    VenvManager().remove(project, None)
+    assert kernels.get_kernel("demo-app") is None
+    assert "is not registered" in str(project_kernel.check(project)[0])
