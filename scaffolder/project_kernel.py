@@ -168,11 +168,15 @@ def register(
 ) -> kernels.Registration:
     """Register the project's kernel for its environment and record its name in ``[tool.scaffolder]``.
 
+    Without ``name``, the recorded name is kept (else the project slug), so re-registering after
+    ``env create`` gives the same kernel back.
+
     A missing ipykernel is installed through the lock; inside ``txn`` that rolls back with it."""
     env = env_dir(project)
     python = env_python(env)
     result = kernels.register(
-        python, name or default_name(project), display_name or default_display_name(project),
+        python, name or project.settings.get("kernel") or default_name(project),
+        display_name or default_display_name(project),
         prefix=prefix, env=env, replace=replace, install_ipykernel=ipykernel_installer(project, txn),
     )
     if record:

@@ -153,3 +153,15 @@ def test_removing_the_env_removes_its_kernels_and_check_says_so(project, tmp_pat
     assert kernels.get_kernel("other") is not None
     assert kernels.get_kernel("sentiment.bot") is None
     assert "is not registered" in str(project_kernel.check(Project.load(project))[0])
+
+
+def test_re_registering_keeps_the_recorded_name_and_place(project):
+    assert invoke("kernel", "register", "--sys-prefix", "--name", "exp").exit_code == 0
+    spec_dir = project / ".venv" / "share" / "jupyter" / "kernels" / "exp"
+    shutil.rmtree(spec_dir)
+    result = invoke("kernel", "register")
+    assert result.exit_code == 0 and result.stdout.strip() == str(spec_dir)
+    assert settings(project)["kernel"] == "exp" and settings(project)["kernel_prefix"] == ".venv"
+    result = invoke("kernel", "register", "--user")
+    assert result.stdout.strip() == str(kernels.kernels_dir() / "exp")
+    assert "kernel_prefix" not in settings(project)

@@ -23,10 +23,10 @@ def kernel() -> None:
 
 
 @kernel.command()
-@click.option("--name", default=None, help="Kernel name, [a-z0-9._-]  [default: the project slug]")
+@click.option("--name", default=None, help="Kernel name, [a-z0-9._-]  [default: the recorded one, else the slug]")
 @click.option("--display-name", default=None, help="Name shown in Jupyter  [default: Python (PROJECT)]")
-@click.option("--user", "location", flag_value="user", default=True,
-              help="Install in the user's Jupyter data directory (the default).")
+@click.option("--user", "location", flag_value="user",
+              help="Install in the user's Jupyter data directory  [default, unless a prefix is recorded]")
 @click.option("--sys-prefix", "location", flag_value="sys-prefix",
               help="Install inside the project's environment (seen by a Jupyter installed there).")
 @click.option("--prefix", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -44,6 +44,8 @@ def register(name, display_name, location, prefix, replace, as_json) -> None:
         raise UsageError("--sys-prefix and --prefix exclude each other", "pass only one of them")
     if location == "sys-prefix":
         prefix = project_kernel.env_dir(project)
+    elif location is None and prefix is None:
+        prefix = project_kernel.kernel_prefix(project)  # where it was registered last time
     reporter = current_reporter()
     result = project_kernel.register(project, name, display_name, prefix=prefix, replace=replace)
     if result.replaced is not None:
