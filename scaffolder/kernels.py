@@ -169,15 +169,21 @@ def kernel_spec(interp: Interpreter, display_name: str, env: Path | None = None)
     }
 
 
+def default_kernel_dirs() -> list[str]:
+    """The directories KernelSpecManager searches by default, in its order. Its own default imports
+    IPython just to find ~/.ipython/kernels, which costs a second per command; this does not."""
+    from jupyter_core.paths import jupyter_path
+
+    ipython_dir = os.path.expanduser(os.path.expandvars(os.environ.get("IPYTHONDIR") or "~/.ipython"))
+    return [*jupyter_path("kernels"), os.path.join(ipython_dir, "kernels")]
+
+
 def _manager(extra_dirs: Iterable[str | os.PathLike[str]] = ()):
     from jupyter_client.kernelspec import KernelSpecManager
 
-    ksm = KernelSpecManager()
-    known = set(ksm.kernel_dirs)
-    extra = [str(d) for d in extra_dirs if str(d) not in known]
-    if extra:
-        ksm.kernel_dirs = [*ksm.kernel_dirs, *extra]
-    return ksm
+    dirs = default_kernel_dirs()
+    dirs += [str(d) for d in extra_dirs if str(d) not in dirs]
+    return KernelSpecManager(kernel_dirs=dirs)
 
 
 def kernels_dir(prefix: str | os.PathLike[str] | None = None) -> Path:

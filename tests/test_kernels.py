@@ -269,3 +269,18 @@ def test_a_conda_prefix_registers_the_same_way(tmp_path):
     assert printed.split() == [str(tmp_path / "conda-env")] * 2
     removed, _ = kernels.remove_for_env(tmp_path / "conda-env")
     assert [k.name for k in removed] == ["condaproj"]
+
+
+def test_default_kernel_dirs_match_jupyter_client(monkeypatch, tmp_path):
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    assert kernels.default_kernel_dirs() == KernelSpecManager().kernel_dirs
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipy"))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jp"))
+    assert kernels.default_kernel_dirs() == KernelSpecManager().kernel_dirs
+
+
+def test_listing_does_not_import_ipython():
+    code = "import sys; from scaffolder import kernels; kernels.list_kernels(); print('IPython' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "False"
