@@ -65,6 +65,12 @@ def test_collision_is_a_one_line_error_and_replace_overrides(project, tmp_path):
     assert kernels.get_kernel("sentiment.bot").env == project / ".venv"
 
 
+def test_user_and_prefix_exclude_each_other(project, tmp_path):
+    result = CliRunner().invoke(cli, ["kernel", "register", "--user", "--prefix", str(tmp_path / "p")])
+    assert result.exit_code == 2 and "--user and --prefix exclude each other" in result.stderr
+    assert kernels.list_kernels([kernels.kernels_dir(tmp_path / "p")]) == kernels.list_kernels()
+
+
 def test_bad_name_is_a_usage_error(project):
     result = CliRunner().invoke(cli, ["kernel", "register", "--name", "My Env!"])
     assert result.exit_code == 2

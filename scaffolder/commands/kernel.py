@@ -29,7 +29,7 @@ def kernel() -> None:
               help="Install in the user's Jupyter data directory  [default, unless a prefix is recorded]")
 @click.option("--sys-prefix", "location", flag_value="sys-prefix",
               help="Install inside the project's environment (seen by a Jupyter installed there).")
-@click.option("--prefix", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--prefix", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
               help="Install under DIR/share/jupyter/kernels (seen with JUPYTER_PATH=DIR/share/jupyter).")
 @click.option("--replace", is_flag=True, help="Overwrite a kernel of the same name that runs another environment.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -40,8 +40,8 @@ def register(name, display_name, location, prefix, replace, as_json) -> None:
     from ..project import Project
 
     project = Project.find()
-    if prefix is not None and location == "sys-prefix":
-        raise UsageError("--sys-prefix and --prefix exclude each other", "pass only one of them")
+    if prefix is not None and location is not None:
+        raise UsageError(f"--{location} and --prefix exclude each other", "pass only one of them")
     if location == "sys-prefix":
         prefix = project_kernel.env_dir(project)
     elif location is None and prefix is None:
