@@ -30,13 +30,15 @@ from .condalock import (
     render_virtual_packages,
     stale_platforms,
 )
-from .errors import LockError
+from .errors import EnvError, LockError, UsageError
 from .fsutil import atomic_copy, atomic_write_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from conda_lock.lockfile.v2prelim.models import Lockfile
 
+    from .console import Reporter
     from .envs.condabase import CondaEngine
+    from .project import Project
     from .transaction import Transaction
 
 ENV_DIR = ".conda"
@@ -61,9 +63,14 @@ class CondaFiles:
         return self.vp_file if self.vp_file.exists() else None
 
 
-def prefix_for(root: Path, settings: Mapping[str, Any], engine: CondaEngine) -> Path:
+def prefix_for(root: Path, settings: Mapping[str, Any], engine: CondaEngine | None) -> Path:
+    """The env's prefix; ``engine`` is needed only for a named env (it knows where those live)."""
     name = settings.get("env_name")
     if name:
+        if engine is None:
+            from .envs.conda import select_engine
+
+            engine = select_engine()
         return engine.named_prefix(str(name))
     return Path(root) / (settings.get("env_path") or ENV_DIR)
 
@@ -143,19 +150,38 @@ def sync(files: CondaFiles, engine: CondaEngine, prefix: Path, *, txn: Transacti
     return engine.sync(prefix, files.lock_file)
 
 
-def check(files: CondaFiles, engine: CondaEngine, prefix: Path) -> list[str]:
-    """Everything that makes the project's conda env not reproducible right now; empty when all is well."""
-    lockfile = read_lock(files.lock_file)
-    problems = []
+def lock_state(files: CondaFiles) -> tuple[str, str]:
+    """(state, detail) of conda-lock.yml: fresh, missing, corrupted (unreadable or tampered) or stale."""
+    name = files.lock_file.name
+    if not files.lock_file.exists():
+        return "missing", f"{name} does not exist (run 'scaffolder lock')"
+    try:
+        lockfile = read_lock(files.lock_file)
+    except LockError as exc:
+        return "corrupted", exc.format_message()
     stale = stale_platforms(lockfile, files.env_file, files.virtual_packages)
     if stale:
-        problems.append(f"{files.lock_file.name} is stale for {', '.join(stale)}: {files.env_file.name} or "
-                        f"{files.vp_file.name} changed since it was locked (run 'scaffolder lock')")
+        return "stale", (f"{name} is stale for {', '.join(stale)}: {files.env_file.name} or {files.vp_file.name} "
+                         "changed since it was locked (run 'scaffolder lock')")
+    return "fresh", ""
+
+
+def check(files: CondaFiles, engine: CondaEngine, prefix: Path) -> list[str]:
+    """Everything that makes the project's conda env not reproducible right now; empty when all is well."""
+    state, detail = lock_state(files)
+    problems = [detail] if state != "fresh" else []
+    if state in ("missing", "corrupted"):
+        return problems
+    if not (Path(prefix) / "conda-meta").is_dir():
+        return problems + [f"environment: no conda environment at {prefix} (run 'scaffolder env create')"]
+    lockfile = read_lock(files.lock_file)
     here = current_platform()
     if here not in lockfile.metadata.platforms:
-        problems.append(f"{files.lock_file.name} has no solution for {here} (add it to platforms and relock)")
-    else:
-        problems += [f"{prefix}: {p}" for p in engine.drift(prefix, lockfile, here)]
+        return problems + [f"{files.lock_file.name} has no solution for {here} (add it to platforms and relock)"]
+    lines = engine.drift(prefix, lockfile, here)
+    if lines:
+        problems.append(f"{prefix} differs from the lock in {len(lines)} package(s) (run 'scaffolder env sync'):")
+        problems += [f"  {line}" for line in lines]
     return problems
 
 
@@ -180,3 +206,260 @@ def describe(files: CondaFiles, engine: CondaEngine, prefix: Path) -> dict[str, 
     if info["exists"]:
         info["packages"] = len(engine.installed(prefix))
     return info
+
+
+# ------------------------------------------------------------ the env, lock and check commands
+
+
+class CondaManager:
+    """The conda env behind ``env``, ``lock`` and ``check`` (registered in environment.MANAGERS)."""
+
+    kind = "conda"
+
+    def engine(self, settings) -> CondaEngine:  # noqa: ANN001 - config.Settings
+        from .envs.conda import select_engine
+
+        return select_engine(settings.get("conda.engine"), settings.get("conda.exe"), settings.get("conda.search"))
+
+    def files(self, project: Project) -> CondaFiles:
+        return CondaFiles.of(project.root, project.settings)
+
+    def torch(self, project: Project, settings) -> str | None:  # noqa: ANN001
+        """The concrete torch variant, or None when the project does not use torch."""
+        from .lock_inputs import gather
+        from .torch_variant import resolve_variant
+
+        return resolve_variant(settings.get("torch")) if gather(project.root, project.pyproject).uses_torch else None
+
+    def python(self, project: Project, settings) -> str:  # noqa: ANN001
+        from .environment import wanted_python
+
+        version = wanted_python(project, settings)
+        if "/" in version or "\\" in version:
+            raise UsageError(f"a conda env takes a Python version, not the interpreter {version}",
+                             "pass --python 3.X; conda installs that Python into the env")
+        return version
+
+    def ensure_inputs(self, project: Project, settings, *, txn: Transaction | None = None) -> list[Path]:  # noqa: ANN001
+        """environment.yml and virtual-packages.yml from the project's dependencies, unless they exist."""
+        from .lock_inputs import gather
+
+        inputs = gather(project.root, project.pyproject)
+        return write_inputs(
+            self.files(project), name=project.name, requirements=inputs.main.lines() + inputs.dev.lines(),
+            python=self.python(project, settings), torch_variant=self.torch(project, settings),
+            channels=settings.get("conda.channels"), platforms=settings.get("conda.platforms"), txn=txn,
+        )  # fmt: skip
+
+    def _retarget(self, project: Project, variant: str | None, txn: Transaction | None) -> None:
+        """A new torch variant rewrites virtual-packages.yml and environment.yml's pytorch lines."""
+        from .condalock import lock_specification, retarget_torch
+
+        recorded = project.settings.get("torch")
+        files = self.files(project)
+        if variant is None or recorded in (None, variant) or not files.env_file.exists():
+            return
+        platforms = sorted(lock_specification(files.env_file).platforms)
+        for path, text in ((files.vp_file, render_virtual_packages(variant, platforms)),
+                           (files.env_file, retarget_torch(files.env_file.read_text(encoding="utf-8"), variant,
+                                                           platforms))):
+            _guard(path, txn)
+            atomic_write_text(path, text)
+
+    def lock(self, project: Project, settings, *, upgrade: bool = False, upgrade_packages: Sequence[str] = (),  # noqa: ANN001
+             reporter: Reporter | None = None, txn: Transaction | None = None):
+        from .console import Reporter
+        from .locking import LockResult
+
+        reporter = reporter or Reporter()
+        files = self.files(project)
+        engine = self.engine(settings)
+        variant = self.torch(project, settings)
+        self.ensure_inputs(project, settings, txn=txn)
+        self._retarget(project, variant, txn)
+        before = files.lock_file.read_bytes() if files.lock_file.exists() else None
+        label = f"lock {files.env_file.name} with {engine.name}" + (f" (torch {variant})" if variant else "")
+        with reporter.step(label):
+            lockfile = lock(files, engine, index_args=pip_index_args(), txn=txn,
+                            upgrade=list(upgrade_packages) if upgrade_packages else upgrade)
+        changes = {"torch": variant} if variant else {}
+        if txn is not None:  # a caller inside a transaction records the settings once it succeeds
+            project.settings.update(changes)
+        elif changes:
+            project.update_settings(**changes)
+        here = [p for p in lockfile.package if p.platform == current_platform()]
+        return LockResult(
+            main=files.lock_file, dev=None, packages=len(here), dev_packages=0, engine=engine.name, torch=variant,
+            written=[] if before == files.lock_file.read_bytes() else [files.lock_file.name],
+        )  # fmt: skip
+
+    def lock_states(self, project: Project, settings) -> dict[str, tuple[str, str]]:  # noqa: ANN001
+        files = self.files(project)
+        return {files.lock_file.name: lock_state(files)}
+
+    def create(self, project: Project, settings, *, recreate: bool = False,  # noqa: ANN001
+               reporter: Reporter | None = None) -> dict[str, Any]:
+        from .console import Reporter
+        from .environment import _move_aside
+        from .transaction import Transaction
+
+        reporter = reporter or Reporter()
+        engine = self.engine(settings)
+        files = self.files(project)
+        prefix = prefix_for(project.root, project.settings, engine)
+        existed = prefix.exists()
+        if existed and not recreate:
+            raise EnvError(f"{prefix} already exists",
+                           "update it with 'scaffolder env sync', or rebuild it with --recreate")
+        if existed and not (prefix / "conda-meta").is_dir():
+            raise EnvError(f"{prefix} is not a conda environment, so it was not replaced",
+                           "move it away, or set env_path in [tool.scaffolder] to another directory")
+        python = self.python(project, settings)
+        with Transaction() as txn:
+            self.ensure_inputs(project, settings, txn=txn)
+            state, detail = lock_state(files)
+            if state in ("missing", "corrupted"):
+                self.lock(project, settings, reporter=reporter, txn=txn)
+            elif state == "stale":
+                reporter.warn(f"{detail}; installing it anyway")
+            if existed:
+                _move_aside(prefix, txn)
+            with reporter.step(f"create {_shown(prefix, project)} with {engine.name}"):
+                sync(files, engine, prefix, txn=txn)
+                link_project_source(engine, prefix, project.root)
+        changes: dict[str, Any] = {"backend": "conda", "python": python, "lock": files.lock_file.name}
+        changes.update({"torch": project.settings["torch"]} if project.settings.get("torch") else {})
+        if not project.settings.get("env_name"):
+            changes["env_path"] = _shown(prefix, project)
+        project.update_settings(**changes)
+        return {"path": str(prefix), "python": installed_python(prefix), "installer": engine.name,
+                "packages": len(engine.installed(prefix)), "recreated": existed}
+
+    def sync(self, project: Project, settings, *, reporter: Reporter | None = None) -> dict[str, Any]:  # noqa: ANN001
+        from .console import Reporter
+
+        reporter = reporter or Reporter()
+        engine = self.engine(settings)
+        files = self.files(project)
+        prefix = prefix_for(project.root, project.settings, engine)
+        state, detail = lock_state(files)
+        if state == "stale":
+            reporter.warn(f"{detail}; installing it anyway")
+        with reporter.step(f"sync {_shown(prefix, project)} with the lock ({engine.name})"):
+            changed = sync(files, engine, prefix)
+            link_project_source(engine, prefix, project.root)
+        return {"path": str(prefix), "packages": len(engine.installed(prefix)), "changed": changed}
+
+    def info(self, project: Project, settings) -> dict[str, Any]:  # noqa: ANN001
+        engine = self.engine(settings)
+        files = self.files(project)
+        prefix = prefix_for(project.root, project.settings, engine)
+        data = describe(files, engine, prefix)
+        data["path"] = data.pop("prefix")
+        state, detail = lock_state(files)
+        data["lock"] = {files.lock_file.name: {"state": state, "detail": detail}}
+        data["matches_lock"] = None
+        if data["exists"] and state not in ("missing", "corrupted"):
+            data["matches_lock"] = not engine.drift(prefix, read_lock(files.lock_file))
+        return data
+
+    def remove(self, project: Project, settings, *, reporter: Reporter | None = None) -> dict[str, Any]:  # noqa: ANN001
+        from .environment import BEFORE_REMOVE, _remove_tree
+
+        prefix = prefix_for(project.root, project.settings, self.engine(settings))
+        if not prefix.exists():
+            return {"path": str(prefix), "removed": False}
+        if not (prefix / "conda-meta").is_dir():
+            raise EnvError(f"{prefix} is not a conda environment, so it was left alone",
+                           "delete it yourself if it should go")
+        for hook in BEFORE_REMOVE:
+            hook(project, prefix)
+        _remove_tree(prefix)
+        return {"path": str(prefix), "removed": True}
+
+    def check(self, project: Project, settings) -> list[str]:  # noqa: ANN001
+        files = self.files(project)
+        if project.settings.get("backend") != "conda":
+            state, detail = lock_state(files)
+            return [detail] if state != "fresh" else []
+        engine = self.engine(settings)
+        return check(files, engine, prefix_for(project.root, project.settings, engine))
+
+
+def pip_index_args() -> list[str]:
+    """Where the pip: section's packages come from: the same sources the venv backend uses."""
+    from .indexes import load_index_config, uv_index_args
+
+    config = load_index_config()
+    return uv_index_args(config) + [arg for path in config.constraints for arg in ("-c", path)]
+
+
+def link_project_source(engine: CondaEngine, prefix: Path, root: Path) -> None:
+    """The project's src/ on the env's path, as for a venv (a .pth file; no Python in the env: nothing)."""
+    from .environment import _link_project_source
+
+    _link_project_source(engine, prefix, root)
+
+
+def installed_python(prefix: Path) -> str | None:
+    from .envs.condabase import installed_conda
+
+    record = installed_conda(prefix).get("python")
+    return record.version if record else None
+
+
+def _shown(path: Path, project: Project) -> str:
+    try:
+        return str(Path(path).relative_to(project.root))
+    except ValueError:
+        return str(path)
+
+
+# ------------------------------------------------------------ scaffolder new --env conda
+
+
+def _wants_conda(options) -> bool:  # noqa: ANN001 - generate.NewOptions
+    return options.env == "conda"
+
+
+def _wants_conda_env(options) -> bool:  # noqa: ANN001
+    return options.env == "conda" and options.lock
+
+
+def _new_context(ctx):  # noqa: ANN001, ANN202 - generate.StepContext
+    from .env_steps import _project
+
+    project, settings = _project(ctx)
+    return project, settings, CondaManager()
+
+
+def new_write_inputs(ctx) -> None:  # noqa: ANN001
+    project, settings, manager = _new_context(ctx)
+    manager.ensure_inputs(project, settings, txn=ctx.txn)
+    ctx.settings.update(backend="conda")
+
+
+def new_lock(ctx) -> None:  # noqa: ANN001
+    project, settings, manager = _new_context(ctx)
+    manager.lock(project, settings, reporter=ctx.reporter, txn=ctx.txn)
+
+
+def new_create(ctx) -> None:  # noqa: ANN001
+    project, settings, manager = _new_context(ctx)
+    engine = manager.engine(settings)
+    files = manager.files(project)
+    prefix = prefix_for(project.root, project.settings, engine)
+    if prefix.exists():
+        raise EnvError(f"{prefix} already exists", "remove it, or generate into another directory")
+    sync(files, engine, prefix, txn=ctx.txn)
+    link_project_source(engine, prefix, project.root)
+    ctx.settings.update(backend="conda", python=manager.python(project, settings), lock=files.lock_file.name,
+                        env_path=_shown(prefix, project))
+
+
+# ``new --env conda``: environment.yml, then the lock, then the env (each undone if a later step fails).
+NEW_STEPS = [
+    ("write environment.yml", _wants_conda, new_write_inputs),
+    ("lock conda environment", _wants_conda_env, new_lock),
+    ("create conda environment", _wants_conda_env, new_create),
+]

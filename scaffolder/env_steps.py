@@ -78,3 +78,13 @@ STEPS: list[Step] = [
     ("lock dependencies", _wants_lock, lock),
     ("install packages", _wants_lock, install),
 ]
+
+
+def _conda_steps() -> list[Step]:
+    from .condaenv import NEW_STEPS
+
+    return NEW_STEPS
+
+
+# --env conda: write environment.yml, lock, create the env (scaffolder.condaenv).
+STEPS += _conda_steps()

@@ -28,8 +28,11 @@ from .project import Project
 from .pythons import current_version, find_python
 from .transaction import Transaction
 
-# backend kind -> "module:class" of its manager. conda registers "scaffolder.<module>:<Class>" here.
-MANAGERS: dict[str, str] = {"venv": "scaffolder.environment:VenvManager"}
+# backend kind -> "module:class" of its manager.
+MANAGERS: dict[str, str] = {
+    "venv": "scaffolder.environment:VenvManager",
+    "conda": "scaffolder.condaenv:CondaManager",
+}
 # installer -> registered backend that makes a venv with it
 INSTALLERS: dict[str, str] = {"uv": "uv", "pip": "virtualenv"}
 DEFAULT_ENV_PATH = ".venv"

@@ -49,7 +49,8 @@ def test_lock_sync_check_and_describe(tmp_path, channel):
     prefix = condaenv.prefix_for(tmp_path, {}, engine)
     assert prefix == tmp_path / ".conda"
     condaenv.lock(files, engine)
-    assert condaenv.check(files, engine, prefix) == [f"{prefix}: no conda environment at {prefix}"]
+    assert condaenv.check(files, engine, prefix) == [
+        f"environment: no conda environment at {prefix} (run 'scaffolder env create')"]
     condaenv.sync(files, engine, prefix)
     assert condaenv.check(files, engine, prefix) == []
     info = condaenv.describe(files, engine, prefix)
@@ -83,3 +84,27 @@ def test_rollback_restores_inputs_and_lock_and_removes_the_new_env(tmp_path, cha
     assert {p: p.read_bytes() for p in before} == before
     assert not prefix.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["conda-lock.yml", "environment.yml", "virtual-packages.yml"]
+
+
+def test_manager_lock_with_another_torch_variant_retargets_the_inputs(tmp_path, channel, monkeypatch):
+    from scaffolder.config import load
+    from scaffolder.project import Project, write_settings
+
+    monkeypatch.setenv("SCAFFOLDER_CONDA_CHANNELS", channel.as_uri())
+    monkeypatch.setenv("SCAFFOLDER_CONDA_ENGINE", "rattler")
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\nversion = "0"\ndependencies = ["torch>=2"]\n')
+    write_settings(tmp_path / "pyproject.toml", {"backend": "conda", "python": cc.PY})
+    manager = condaenv.CondaManager()
+    project = Project.load(tmp_path)
+    cpu = manager.lock(project, load(cli={"torch": "cpu"}, project=project))
+    assert cpu.torch == "cpu" and cpu.written == ["conda-lock.yml"]
+    project = Project.load(tmp_path)
+    assert project.settings["torch"] == "cpu"
+    assert "pytorch >=2 cpu*" in (tmp_path / "environment.yml").read_text()
+    result = manager.lock(project, load(cli={"torch": "cu126"}, project=project))
+    assert result.torch == "cu126"
+    assert "pytorch >=2 cuda126*  # [linux]" in (tmp_path / "environment.yml").read_text()
+    assert ("__cuda", "12.6", "") in condalock.virtual_packages_for(tmp_path / "virtual-packages.yml", "linux-64")
+    lockfile = condalock.read_lock(tmp_path / "conda-lock.yml")
+    assert {p.build for p in lockfile.package if p.name == "pytorch" and p.platform == "linux-64"} == {"cuda126_2"}
+    assert manager.lock_states(Project.load(tmp_path), load())["conda-lock.yml"][0] == "fresh"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from ..condalock import build_string, current_platform, locked_packages, read_lock, require_platform
 from ..errors import EnvError
-from ..pipsection import conda_files, install_pip, pip_installed
+from ..pipsection import conda_files, install_pip, pip_installed, site_packages
 from .base import EnvBackend
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -98,6 +98,10 @@ class CondaEngine(EnvBackend):
     def installed(self, path: Path) -> dict[str, str]:
         conda = {name: rec.version for name, rec in installed_conda(path).items()}
         return {**conda, **pip_installed(path, conda_files(path))}
+
+    def site_packages(self, path: Path) -> Path | None:
+        """The env's site-packages, or None when it holds no Python."""
+        return site_packages(path)
 
     def named_prefix(self, name: str) -> Path:
         return self.envs_dirs()[0] / name
