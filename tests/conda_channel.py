@@ -128,7 +128,7 @@ def standard_channel(channel: Path) -> Path:
 
     noarch: liba 1.0 (.tar.bz2), liba 2.0 (.conda), libb 1.0 (.conda, needs liba >=1,<2),
     tool 0.1 (.tar.bz2, needs libb, ships bin/tool), pip 24.0, purepy 1.0 (noarch: python),
-    pytest/ruff/nox 9999.0 (empty noarch: python stand-ins, so a generated project's dev group solves);
+    pytest/ruff/nox/ipykernel 9999.0 (empty noarch: python stand-ins, so a generated project's dev group solves);
     linux-64: the python shim; pytorch 2.5.0 cpu_0, cuda118_1 (needs __cuda >=11.8) and
     cuda126_2 (needs __cuda >=12.6), the CUDA builds ranked higher like conda-forge's;
     win-64: pytorch cpu_0 and cuda126_2; osx-arm64: pytorch cpu_0 only (all three have python shims).
@@ -140,7 +140,7 @@ def standard_channel(channel: Path) -> Path:
     conda_package(channel, "pip", "24.0", files={"share/pip/README": b"stand-in; scaffolder installs with uv\n"})
     conda_package(channel, "purepy", "1.0", build="pyh_0", noarch="python", depends=["python >=3.8"],
                   files={"site-packages/purepy/__init__.py": b"WHERE = 'conda'\n"}, fmt="conda")
-    for tool in ("pytest", "ruff", "nox"):  # stand-ins for the dev tools a generated project lists
+    for tool in ("pytest", "ruff", "nox", "ipykernel"):  # stand-ins for a generated project's dev group
         conda_package(channel, tool, "9999.0", build="stand_in_0", noarch="python",
                       files={f"site-packages/{tool}_stand_in.py": b"STAND_IN = True\n"})
     python_shim(channel, "linux-64")

@@ -1,9 +1,9 @@
 """``scaffolder new --env conda`` and the env, lock and check commands on a conda project, end to end,
 with the embedded engine and the local test channel (SCAFFOLDER_CONDA_CHANNELS points there).
 
-The minimal template's dev group (pytest, ruff, nox) is satisfied by empty stand-in packages in the
-channel, and its Python by the shim package (see conda_channel.py); --no-kernel because the channel has
-no ipykernel."""
+The minimal template's dev group (pytest, ruff, nox, ipykernel) is satisfied by empty stand-in packages in the
+channel, and its Python by the shim package (see conda_channel.py); --no-kernel because the stand-in
+ipykernel cannot run a kernel."""
 
 from __future__ import annotations
 
