@@ -148,6 +148,31 @@ def uv_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def unreachable_index(config: IndexConfig, timeout: float = 5.0) -> str | None:
+    """The first configured index that cannot be reached at all, if any (used to explain a failure).
+
+    pip reports an index it cannot reach as "no versions found", so a failed resolution is checked
+    against this before it is blamed on the requirements.
+    """
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlparse
+
+    urls = [] if config.no_index else [config.index_url or "https://pypi.org/simple/"]
+    for url in [*urls, *config.extra_index_urls]:
+        if url.startswith("file:"):
+            if not Path(urllib.request.url2pathname(urlparse(url).path)).exists():
+                return url
+            continue
+        try:
+            urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
+        except urllib.error.HTTPError:
+            continue  # it answered
+        except (urllib.error.URLError, OSError, ValueError):
+            return url
+    return None
+
+
 def _norm(key: str) -> str:
     return key.strip().lower().replace("_", "-").lstrip("-")
 

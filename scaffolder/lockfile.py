@@ -117,7 +117,9 @@ def parse(text: str, source: str = "lock file", *, drop_markers: bool = False) -
         if pin.name in lock.pins:
             raise LockError(f"{source} pins {pin.name} twice", _HINT)
         lock.pins[pin.name] = pin
-    if "content" in lock.meta and meta_end is not None:
+    if meta_end is not None and "content" not in lock.meta:
+        raise LockError(f"{source} is cut short: its scaffolder-lock line has no content checksum", _HINT)
+    if meta_end is not None:
         actual = "sha256:" + hashlib.sha256(text[meta_end:].encode()).hexdigest()
         lock.content_ok = actual == lock.meta["content"]
     return lock

@@ -35,8 +35,12 @@ def compile_requirements(
     index_config: IndexConfig | None = None,
 ) -> str:
     """Resolve ``in_file`` into ``out_file`` (an existing ``out_file`` gives preferred pins); return its text."""
+    config = index_config or load_index_config()
+    if extra_index_urls:
+        extra = tuple(dict.fromkeys((*config.extra_index_urls, *extra_index_urls)))
+        config = dataclasses.replace(config, extra_index_urls=extra)
     if engine == "uv":
-        cmd = _uv_cmd(in_file, out_file, python, interpreter, extra_index_urls, index_config)
+        cmd = _uv_cmd(in_file, out_file, python, interpreter, config)
         env = uv_environ()
     elif engine == "pip":
         if python != current_version():
@@ -58,19 +62,14 @@ def compile_requirements(
         cmd.append("--upgrade")
     for package in upgrade_packages:
         cmd += ["--upgrade-package", package]
-    run(cmd, env=env, cwd=in_file.parent, what="resolving dependencies", error=LockError)
+    run(cmd, env=env, cwd=in_file.parent, what="resolving dependencies", error=LockError, sources=config)
     return out_file.read_text(encoding="utf-8")
 
 
-def _uv_cmd(in_file: Path, out_file: Path, python: str, interpreter: Path | None,
-            extra_index_urls: Sequence[str], index_config: IndexConfig | None) -> list[str]:
+def _uv_cmd(in_file: Path, out_file: Path, python: str, interpreter: Path | None, config: IndexConfig) -> list[str]:
     uv = find_uv()
     if not uv:
         raise LockError("uv is not installed", "install scaffolder's 'uv' dependency, or use --installer pip")
-    config = index_config or load_index_config()
-    if extra_index_urls:
-        extra = tuple(dict.fromkeys((*config.extra_index_urls, *extra_index_urls)))
-        config = dataclasses.replace(config, extra_index_urls=extra)
     cmd = [uv, "pip", "compile", str(in_file), "--output-file", str(out_file), "--generate-hashes",
            "--no-header", "--quiet", "--color", "never", "--no-progress", "--no-python-downloads"]
     cmd += ["--python", str(interpreter)] if interpreter else ["--python-version", python]

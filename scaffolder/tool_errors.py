@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-_INDEX_HINT = "check your network and index settings (pip.conf, PIP_INDEX_URL, PIP_FIND_LINKS, UV_INDEX_URL)"
+INDEX_HINT = "check your network and index settings (pip.conf, PIP_INDEX_URL, PIP_FIND_LINKS, UV_INDEX_URL)"
+# Messages that an unreachable index can cause too.
+NOT_FOUND_PREFIXES = ("no package named", "no version of")
 _MAX = 300
 
 
@@ -37,7 +39,7 @@ def _unreachable(text: str):
     url = re.search(r"Failed to fetch: (\S+)", text) or re.search(r"Could not fetch URL (\S+?):", text) \
         or re.search(r"for url \((\S+?)\)", text)
     where = _index_root(url.group(1)) if url else "the package index"
-    return f"cannot reach {where}", _INDEX_HINT
+    return f"cannot reach {where}", INDEX_HINT
 
 
 def _not_found(text: str):

@@ -11,7 +11,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import ScaffolderError
-from .tool_errors import summarize
+from .indexes import IndexConfig, unreachable_index
+from .tool_errors import INDEX_HINT, NOT_FOUND_PREFIXES, summarize
 
 
 @lru_cache(maxsize=1)
@@ -26,8 +27,12 @@ def find_uv() -> str | None:
 
 
 def run(cmd: Sequence[str | os.PathLike], *, env: Mapping[str, str] | None = None, cwd: Path | None = None,
-        what: str, error: type[ScaffolderError]) -> subprocess.CompletedProcess:
-    """Run ``cmd`` quietly; on failure raise ``error`` with one line distilled from the tool's output."""
+        what: str, error: type[ScaffolderError], sources: IndexConfig | None = None) -> subprocess.CompletedProcess:
+    """Run ``cmd`` quietly; on failure raise ``error`` with one line distilled from the tool's output.
+
+    ``sources`` are the package indexes the tool used: when it reports packages as missing, an index
+    it could not reach is the likelier cause (pip says "no versions" for both).
+    """
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("NO_COLOR", "1")
     try:
@@ -37,6 +42,10 @@ def run(cmd: Sequence[str | os.PathLike], *, env: Mapping[str, str] | None = Non
         raise error(f"{what}: cannot run {cmd[0]}: {exc.strerror}", "check that it is installed") from None
     if proc.returncode != 0:
         message, hint = summarize(proc.stdout + "\n" + proc.stderr)
+        if sources is not None and message.startswith(NOT_FOUND_PREFIXES):
+            down = unreachable_index(sources)
+            if down:
+                message, hint = f"cannot reach {down}", INDEX_HINT
         raise error(f"{what}: {message}", hint)
     return proc
 

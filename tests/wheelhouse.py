@@ -10,6 +10,7 @@ import base64
 import hashlib
 import io
 import re
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -126,3 +127,41 @@ def offline_environ(base: dict[str, str], *, find_links: Path | None = None, ind
     if find_links:
         env["PIP_FIND_LINKS"] = str(find_links)
     return env
+
+
+PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def build_standard_index(root: Path) -> tuple[Path, str]:
+    """Packages with real dependency constraints: (find-links dir, simple index URL)."""
+    files = root / "files"
+    make_wheel(files, "sc-alpha", "1.0", ["sc-beta>=1"])
+    make_wheel(files, "sc-alpha", "2.0", ["sc-beta>=2"])
+    make_wheel(files, "sc-beta", "1.0")
+    make_wheel(files, "sc-beta", "2.0")
+    make_wheel(files, "sc-gamma", "1.0", ["sc-beta<2"])
+    make_wheel(files, "sc-devtool", "1.0", ["sc-beta"])
+    make_unbuildable_sdist(files, "sc-broken", "1.0")
+    return files, make_simple_index(files, root / "index")
+
+
+def write_project(root: Path, deps=(), dev=(), extras=None, name="demo", settings: str = "") -> Path:
+    """A scaffolder project: pyproject.toml with dependencies, dev group and [tool.scaffolder].
+
+    Rewriting an existing project changes its dependencies and keeps its [tool.scaffolder] table.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "pyproject.toml"
+    kept = path.read_text().split("[tool.scaffolder]", 1)[1] if path.exists() else None
+    lines = ["[project]", f'name = "{name}"', 'version = "0.1.0"', f"dependencies = {list(deps)!r}".replace("'", '"')]
+    if extras:
+        lines.append("[project.optional-dependencies]")
+        lines += [f"{k} = {list(v)!r}".replace("'", '"') for k, v in extras.items()]
+    if dev:
+        lines += ["[dependency-groups]", f"dev = {list(dev)!r}".replace("'", '"')]
+    if kept is not None:
+        lines += ["[tool.scaffolder]" + kept.rstrip("\n")]
+    else:
+        lines += ["[tool.scaffolder]", 'template = "test"', f'python = "{PY}"', settings]
+    path.write_text("\n".join(lines) + "\n")
+    return root

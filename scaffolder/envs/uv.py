@@ -27,7 +27,8 @@ class UvBackend(VenvBackend):
     def sync(self, path: Path, lock_file: Path) -> None:
         # Hash-checked (every lock line has --hash), exact (removes what the lock lacks), and with
         # bytecode compiled now: PYTHONDONTWRITEBYTECODE is common, and `import torch` is ~2x slower without .pyc.
+        sources = load_index_config()
         cmd = [find_uv(), "pip", "sync", str(lock_file), "--python", str(self.python(path)), "--require-hashes",
                "--compile-bytecode", "--allow-empty-requirements", "--quiet", "--color", "never", "--no-progress",
-               *uv_index_args(load_index_config())]
-        run(cmd, env=uv_environ(), what=f"installing into {Path(path).name}", error=EnvError)
+               *uv_index_args(sources)]
+        run(cmd, env=uv_environ(), what=f"installing into {Path(path).name}", error=EnvError, sources=sources)

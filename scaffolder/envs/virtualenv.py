@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .. import lockfile
 from ..errors import EnvError
-from ..indexes import pip_index_args
+from ..indexes import load_index_config, pip_index_args
 from ..tools import python_module_cmd, run
 from .venv import VenvBackend
 
@@ -41,7 +41,7 @@ class VirtualenvBackend(VenvBackend):
             # pip compiles bytecode at install by default, whatever PYTHONDONTWRITEBYTECODE says.
             run([python, "-m", "pip", "install", "--require-hashes", "--no-deps", "--no-input",
                  "--disable-pip-version-check", "--quiet", *pip_index_args(), "-r", str(lock_file)],
-                what=where, error=EnvError)
+                what=where, error=EnvError, sources=load_index_config())
         extra = sorted(set(self.installed(path)) - set(wanted) - self.keep)
         if extra:
             run([python, "-m", "pip", "uninstall", "--yes", "--quiet", *extra], what=where, error=EnvError)

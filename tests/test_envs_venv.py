@@ -1,0 +1,79 @@
+"""Both venv backends for real: uv (uv venv + uv pip sync) and virtualenv (virtualenv + pip)."""
+
+import subprocess
+
+import pytest
+from wheelhouse import PY
+
+from scaffolder import lockfile
+from scaffolder.envs import get_backend
+from scaffolder.errors import EnvError
+from scaffolder.pythons import find_interpreters
+
+pytest_plugins = ["envfixtures"]
+
+
+def _lock_text(local_index, pins):
+    """A merged install file pinning ``pins`` with the real hashes of the local wheels."""
+    import hashlib
+
+    files, _ = local_index
+    entries = {}
+    for name, version in pins.items():
+        wheel = files / f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        entries[name] = lockfile.Pin(name, version, hashes=(f"sha256:{digest}",))
+    return lockfile.merge_for_install([("lock", lockfile.Lock(pins=entries))])
+
+
+@pytest.fixture(params=["uv", "virtualenv"])
+def backend(request):
+    return get_backend(request.param)
+
+
+def test_create_sync_exactly_and_compile_bytecode(tmp_path, offline, local_index, backend):
+    env = tmp_path / ".venv"
+    other = "3.12" if PY != "3.12" else "3.11"
+    python = find_interpreters().get(other)
+    backend.create(env, str(python) if python else None)
+    assert backend.problem(env) is None
+    if python:
+        assert backend.python_version(env).startswith(other + ".")
+    lock = tmp_path / "lock.txt"
+    lock.write_text(_lock_text(local_index, {"sc-alpha": "2.0", "sc-beta": "2.0", "sc-gamma": "1.0"}))
+    backend.sync(env, lock)
+    assert {k: v for k, v in backend.installed(env).items() if k not in backend.keep} == \
+        {"sc-alpha": "2.0", "sc-beta": "2.0", "sc-gamma": "1.0"}
+    assert list((backend.site_packages(env) / "sc_alpha" / "__pycache__").glob("*.pyc"))
+    lock.write_text(_lock_text(local_index, {"sc-beta": "1.0"}))  # downgrade one, drop two
+    backend.sync(env, lock)
+    assert {k: v for k, v in backend.installed(env).items() if k not in backend.keep} == {"sc-beta": "1.0"}
+    out = subprocess.run([str(backend.python(env)), "-c", "import sc_beta; print(sc_beta.VERSION)"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1.0"
+
+
+def test_a_tampered_hash_changes_nothing(tmp_path, offline, local_index, backend):
+    env = tmp_path / ".venv"
+    backend.create(env)
+    lock = tmp_path / "lock.txt"
+    lock.write_text(_lock_text(local_index, {"sc-beta": "1.0"}))
+    backend.sync(env, lock)
+    before = backend.installed(env)
+    good = _lock_text(local_index, {"sc-alpha": "2.0", "sc-beta": "2.0"})
+    digest = good.split("sc-alpha==2.0 \\\n    --hash=sha256:")[1][:64]
+    lock.write_text(good.replace(digest, "0" * 64))
+    with pytest.raises(EnvError, match="hash mismatch for sc-alpha") as info:
+        backend.sync(env, lock)
+    assert "\n" not in info.value.format_message()
+    assert backend.installed(env) == before
+
+
+def test_broken_envs_are_named(tmp_path, backend):
+    env = tmp_path / ".venv"
+    assert "does not exist" in backend.problem(env)
+    backend.create(env)
+    backend.python(env).unlink()
+    assert "no working Python" in backend.problem(env)
+    (env / "pyvenv.cfg").unlink()
+    assert "not a virtual environment" in backend.problem(env)

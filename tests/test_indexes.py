@@ -1,0 +1,100 @@
+"""pip's configuration read the way pip reads it, UV_* on top, and uv then picking what pip picks."""
+
+import pytest
+from wheelhouse import PY, make_simple_index, make_wheel, write_project
+
+from scaffolder.indexes import (
+    IndexConfig,
+    load_index_config,
+    pip_config_files,
+    pip_index_args,
+    uv_environ,
+    uv_index_args,
+)
+
+pytest_plugins = ["envfixtures"]
+NO_TEAM = IndexConfig()
+
+
+@pytest.fixture
+def home(tmp_path):
+    home = tmp_path / "home"
+    (home / ".config" / "pip").mkdir(parents=True)
+    (tmp_path / "xdg" / "pip").mkdir(parents=True)
+    return home, {"HOME": str(home), "XDG_CONFIG_DIRS": str(tmp_path / "xdg")}
+
+
+def test_files_in_pip_order_and_sections(tmp_path, home):
+    home, env = home
+    (tmp_path / "xdg" / "pip" / "pip.conf").write_text(
+        "[global]\nindex-url = https://global/simple\nextra-index-url = https://a/simple\n  https://b/simple\n"
+        "constraint = /etc/c.txt\n")
+    (home / ".config" / "pip" / "pip.conf").write_text(
+        "[global]\nfind-links = /wheels\n[install]\nindex_url = https://user-install/simple\n")
+    files = pip_config_files(env)
+    assert files[0] == tmp_path / "xdg" / "pip" / "pip.conf" and home / ".config" / "pip" / "pip.conf" in files
+    config = load_index_config(env, team=NO_TEAM)
+    assert config == IndexConfig("https://user-install/simple", ("https://a/simple", "https://b/simple"),
+                                 ("/wheels",), ("/etc/c.txt",))
+
+
+def test_env_vars_override_files_and_devnull_disables_them(tmp_path, home):
+    home, env = home
+    (home / ".config" / "pip" / "pip.conf").write_text("[global]\nfind-links = /from-file\n")
+    env["PIP_FIND_LINKS"] = "/from-env /also"
+    assert load_index_config(env, team=NO_TEAM).find_links == ("/from-env", "/also")
+    assert load_index_config({**env, "PIP_CONFIG_FILE": "/dev/null", "PIP_FIND_LINKS": ""},
+                             team=NO_TEAM).find_links == ()
+    assert pip_config_files({**env, "PIP_CONFIG_FILE": "/dev/null"}) == []
+
+
+def test_uv_variables_and_team_settings_add_up(home):
+    _, env = home
+    env.update(PIP_EXTRA_INDEX_URL="https://pip/simple", UV_EXTRA_INDEX_URL="https://uv/simple",
+               UV_INDEX="named=https://named/simple", UV_FIND_LINKS="/uvwheels", UV_DEFAULT_INDEX="https://uvdef/simple")
+    config = load_index_config(env, team=IndexConfig(None, ("https://team/simple",), ("/team-wheels",)))
+    assert config.index_url == "https://uvdef/simple"
+    assert config.extra_index_urls == ("https://pip/simple", "https://uv/simple", "https://named/simple",
+                                       "https://team/simple")
+    assert config.find_links == ("/uvwheels", "/team-wheels")
+    assert load_index_config(env, team=IndexConfig("https://team-index/simple")).index_url == "https://team-index/simple"
+
+
+def test_uv_flags_pick_what_pip_would():
+    config = IndexConfig("https://i/simple", ("https://x/simple",), ("/w",))
+    assert uv_index_args(config, {}) == ["--index-url", "https://i/simple", "--extra-index-url", "https://x/simple",
+                                         "--find-links", "/w", "--index-strategy", "unsafe-best-match"]
+    assert "--index-strategy" not in uv_index_args(config, {"UV_INDEX_STRATEGY": "first-index"})
+    assert uv_index_args(IndexConfig(), {}) == []
+    assert uv_index_args(IndexConfig(no_index=True, find_links=("/w",)), {})[0] == "--no-index"
+    child = uv_environ({"UV_INDEX_URL": "x", "UV_CACHE_DIR": "/c", "VIRTUAL_ENV": "/v"})
+    assert child == {"UV_CACHE_DIR": "/c"}
+    assert pip_index_args(IndexConfig(None, ("https://t/simple",))) == ["--extra-index-url", "https://t/simple"]
+
+
+def test_team_index_from_scaffolder_settings(monkeypatch):
+    monkeypatch.setenv("SCAFFOLDER_INDEX_URL", "https://team/simple")
+    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
+    assert load_index_config().index_url == "https://team/simple"
+
+
+def test_uv_honours_pip_conf_like_pip(tmp_path, offline, monkeypatch):
+    """pip.conf's find-links holds a newer build than the index: pip takes it, and so must uv."""
+    from scaffolder.locking import lock_project
+    from scaffolder.project import Project
+
+    index_files, wheels = tmp_path / "index-files", tmp_path / "wheels"
+    make_wheel(index_files, "sc-solo", "1.0")
+    make_wheel(wheels, "sc-solo", "1.0+local")
+    conf = tmp_path / "pip.conf"
+    conf.write_text(f"[global]\nindex-url = {make_simple_index(index_files, tmp_path / 'idx')}\n"
+                    f"find-links = {wheels}\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
+    monkeypatch.delenv("PIP_INDEX_URL")
+    pins = {}
+    for engine in ("uv", "pip"):
+        project = write_project(tmp_path / engine, deps=["sc-solo==1.0"])
+        lock_project(project, Project.load(project).pyproject, python=PY, torch="cpu", engine=engine)
+        pins[engine] = (project / "requirements.lock").read_text()
+    assert "sc-solo==1.0+local" in pins["uv"]
+    assert pins["uv"] == pins["pip"]
