@@ -13,16 +13,13 @@ lines, which is what conda-lock's own ``pip install --no-deps`` step does, plus 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import EnvError, LockError
+from .errors import EnvError, LockError, ScaffolderError
 
 if TYPE_CHECKING:  # pragma: no cover
     from conda_lock.lockfile.v2prelim.models import LockedDependency
@@ -39,15 +36,12 @@ _MANYLINUX_MINORS = (17, *range(28, 41))
 
 
 def uv_binary() -> str:
-    try:
-        from uv import find_uv_bin
+    from .tools import find_uv
 
-        return find_uv_bin()
-    except (ImportError, FileNotFoundError):
-        found = shutil.which("uv")
-        if found is None:
-            raise EnvError("uv not found", "pip install uv") from None
-        return found
+    found = find_uv()
+    if found is None:
+        raise EnvError("uv not found", "pip install uv")
+    return found
 
 
 def python_platform(platform: str, glibc: str | None = None) -> str:
@@ -65,14 +59,6 @@ def python_platform(platform: str, glibc: str | None = None) -> str:
         except (IndexError, ValueError):
             pass
     return f"{target}-manylinux_2_{minor}"
-
-
-def uv_error(stderr: str) -> str:
-    """The lines of uv's output that say what went wrong, on one line."""
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    wanted = [ln for ln in lines if ln.startswith(("error:", "×", "╰─▶", "cause:", "Caused by:", "hint:"))]
-    text = " ".join(wanted or lines[-3:])
-    return text.replace("error: ", "", 1) or "uv failed"
 
 
 def lock_pip(
@@ -99,10 +85,8 @@ def lock_pip(
             *index_args, "--excludes", str(tmpdir / "excludes.txt"),
             "-o", str(out), str(tmpdir / "requirements.in"),
         ]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmpdir)
-        if proc.returncode != 0:
-            raise LockError(f"cannot resolve the pip: section for {platform}: {uv_error(proc.stderr)}",
-                            "relax the pip requirements in environment.yml or check the package index")
+        _run_uv(cmd, cwd=tmpdir, what=f"cannot resolve the pip: section for {platform}", error=LockError,
+                hint="relax the pip requirements in environment.yml or check the package index")
         data = _read_toml(out)
     entries = []
     for pkg in data.get("packages", []):
@@ -142,10 +126,21 @@ def install_pip(python: Path, packages: Sequence[LockedDependency]) -> None:
         reqs.write_text("\n".join(requirement_lines(packages)) + "\n", encoding="utf-8")
         cmd = [uv_binary(), "pip", "install", "--quiet", "--no-config", "--python", str(python), "--no-deps",
                "--require-hashes", "--compile-bytecode", "-r", str(reqs)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "VIRTUAL_ENV": ""})
-    if proc.returncode != 0:
-        raise EnvError(f"installing the pip: section failed: {uv_error(proc.stderr)}",
-                       "if a hash does not match, the lock or the package index was changed; run 'scaffolder lock'")
+        _run_uv(cmd, what="installing the pip: section failed", error=EnvError,
+                hint="if a hash does not match, the lock or the package index was changed; run 'scaffolder lock'")
+
+
+def _run_uv(cmd: list[str], *, what: str, error: type[ScaffolderError], hint: str, cwd: Path | None = None) -> None:
+    """uv with the index variables passed as flags only; its output distilled to one line (tool_errors)."""
+    from .indexes import uv_environ
+    from .tools import run
+
+    try:
+        run(cmd, env=uv_environ(), cwd=cwd, what=what, error=error)
+    except ScaffolderError as exc:
+        if exc.hint is None:
+            raise error(exc.message, hint) from None
+        raise
 
 
 def site_packages(prefix: Path) -> Path | None:

@@ -1,4 +1,4 @@
-"""Build real conda packages (.tar.bz2 and .conda) and wheels by hand, and index a local channel.
+"""Build real conda packages (.tar.bz2 and .conda) by hand, and index a local channel.
 
 No conda channel is reachable from the test machines, so the tests make their own. The packages
 are real archives in both formats, with info/index.json, info/paths.json (sha256 and sizes) and
@@ -14,7 +14,6 @@ be tested for real.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import io
 import json
@@ -154,29 +153,6 @@ def standard_channel(channel: Path) -> Path:
             conda_package(channel, "pytorch", "2.5.0", build=build, build_number=int(build[-1]), subdir=subdir,
                           depends=depends, fmt="conda")
     return index(channel)
-
-
-def wheel(directory: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> Path:
-    """A minimal pure-Python wheel (METADATA, WHEEL, RECORD) that pip and uv install."""
-    dist = name.replace("-", "_")
-    target = Path(directory) / f"{dist}-{version}-py3-none-any.whl"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    info = f"{dist}-{version}.dist-info"
-    files = {
-        f"{dist}/__init__.py": f"VERSION = {version!r}\n",
-        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-        + "".join(f"Requires-Dist: {r}\n" for r in requires),
-        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: scaffolder-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = []
-    with zipfile.ZipFile(target, "w") as z:
-        for path, text in files.items():
-            z.writestr(path, text)
-            digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-            record.append(f"{path},sha256={digest},{len(text.encode())}")
-        record.append(f"{info}/RECORD,,")
-        z.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
-    return target
 
 
 def snapshot(root: Path) -> dict[str, str]:

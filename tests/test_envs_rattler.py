@@ -13,6 +13,7 @@ from pathlib import Path
 
 import conda_channel as cc
 import pytest
+from wheelhouse import make_wheel
 
 from scaffolder import condalock
 from scaffolder.envs.rattler import RattlerBackend
@@ -153,9 +154,9 @@ def test_noarch_python_package_lands_in_site_packages(tmp_path, channel):
 @pytest.fixture
 def wheels(tmp_path) -> Path:
     directory = tmp_path / "wheels"
-    cc.wheel(directory, "scaf-tiny-a", "1.0", ("scaf-tiny-b>=1", "purepy"))
-    cc.wheel(directory, "scaf-tiny-b", "1.2")
-    cc.wheel(directory, "purepy", "9.9")  # conda provides purepy: pip must not bring this one
+    make_wheel(directory, "scaf-tiny-a", "1.0", ("scaf-tiny-b>=1", "purepy"))
+    make_wheel(directory, "scaf-tiny-b", "1.2")
+    make_wheel(directory, "purepy", "9.9")  # conda provides purepy: pip must not bring this one
     return directory
 
 
@@ -178,10 +179,10 @@ def test_pip_section_is_locked_with_hashes_and_installed_after_conda(tmp_path, c
     assert engine.installed(prefix)["scaf-tiny-a"] == "1.0"
     assert engine.drift(prefix, condalock.read_lock(lock)) == []
     # A stray pip install is drift, and sync removes it.
-    cc.wheel(tmp_path / "stray", "stray-pkg", "0.1")
-    from scaffolder.pipsection import uv_binary
+    make_wheel(tmp_path / "stray", "stray-pkg", "0.1")
+    from scaffolder.tools import find_uv
 
-    subprocess.run([uv_binary(), "pip", "install", "-q", "--python", str(engine.python(prefix)), "--no-index",
+    subprocess.run([find_uv(), "pip", "install", "-q", "--python", str(engine.python(prefix)), "--no-index",
                     "--find-links", str(tmp_path / "stray"), "stray-pkg"], check=True)
     assert engine.sync(prefix, lock) == ["pip package stray-pkg 0.1 is installed but not locked"]
     assert "stray-pkg" not in engine.installed(prefix)
@@ -269,7 +270,7 @@ def test_failure_after_linking_restores_the_previous_environment(tmp_path, own_c
     before = cc.snapshot(prefix)
     project(tmp_path, own_channel, [f"python {cc.PY}.*"], pip=["scaf-tiny-b"])
     engine.lock(env, lock, vp, index_args=["--no-index", "--find-links", str(wheels)])
-    cc.wheel(wheels, "scaf-tiny-b", "1.2", ("something-else",))  # same file name, different bytes
+    make_wheel(wheels, "scaf-tiny-b", "1.2", ("something-else",))  # same file name, different bytes
     with pytest.raises(EnvError, match="pip: section failed.*[Hh]ash"):
         engine.sync(prefix, lock)
     assert cc.snapshot(prefix) == before
