@@ -77,8 +77,9 @@ def _conflict(text: str):
 
 
 def _build_failed(text: str):
-    match = re.search(r"Failed to build (\S+)", text) or re.search(r"Failed to build installable wheels for some "
-                                                                  r"pyproject.toml based projects \((\S+)\)", text)
+    match = (re.search(r"Failed building wheel for (\S+)", text)
+             or re.search(r"Failed to build installable wheels.*?(?:\(|╰─>\s*)([\w.-]+)", text, re.DOTALL)
+             or re.search(r"Failed to build (\S+)", text))
     if match:
         return (f"could not build {match.group(1).rstrip(':')} from source",
                 "pin a version that ships a wheel, or install what its build needs")

@@ -1,0 +1,115 @@
+"""``scaffolder new`` with an environment: one transaction over render, env, lock and install.
+
+A fault is injected after every step, and real faults are provoked inside each step; each time
+nothing ``new`` made may remain, and files that were there before must be byte for byte the same.
+"""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from scaffolder import generate
+from scaffolder.cli import cli
+from scaffolder.env_steps import STEPS
+from scaffolder.errors import ScaffolderError, StepFailed
+from scaffolder.generate import NewOptions, create_project
+from scaffolder.project import Project
+
+pytest_plugins = ["envfixtures"]
+
+ENV_STEPS = [step for step in STEPS if step[0] in ("create environment", "lock dependencies", "install packages")]
+
+
+@pytest.fixture
+def template(tmp_path):
+    """A local template whose project depends on packages of the local test index."""
+    root = tmp_path / "tpl"
+    (root / "{{cookiecutter.project_slug}}" / "src" / "{{cookiecutter.package_name}}").mkdir(parents=True)
+    (root / "cookiecutter.json").write_text(json.dumps({
+        "project_name": "demo", "project_slug": "{{ cookiecutter.project_name }}",
+        "package_name": "{{ cookiecutter.project_slug|replace('-', '_') }}", "deps": "sc-alpha",
+    }))
+    (root / "{{cookiecutter.project_slug}}" / "pyproject.toml").write_text(
+        '[project]\nname = "{{ cookiecutter.project_slug }}"\nversion = "0.1.0"\n'
+        'dependencies = ["{{ cookiecutter.deps }}"]\n[dependency-groups]\ndev = ["sc-devtool"]\n')
+    (root / "{{cookiecutter.project_slug}}" / "src" / "{{cookiecutter.package_name}}" / "__init__.py").write_text(
+        "ANSWER = 42\n")
+    return root
+
+
+def _new(template, out, **kwargs):
+    options = NewOptions(name="demo", template=str(template), output_dir=out, env="venv", kernel=False, **kwargs)
+    return create_project(options)
+
+
+def _tree(root):
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_new_makes_env_lock_and_install(template, tmp_path, offline, monkeypatch):
+    result = _new(template, tmp_path / "out")
+    project = result.project_dir
+    assert result.steps == ["render template", "move into place", *(s[0] for s in ENV_STEPS)]
+    settings = Project.load(project).settings
+    assert {k: settings[k] for k in ("backend", "installer", "env_path", "lock", "torch")} == \
+        {"backend": "venv", "installer": "uv", "env_path": ".venv", "lock": "requirements.lock", "torch": "cpu"}
+    assert (project / "requirements.lock").is_file() and (project / "requirements-dev.lock").is_file()
+    import subprocess
+
+    out = subprocess.run([str(project / ".venv" / "bin" / "python"), "-c",
+                          "import sc_alpha, sc_devtool, demo; print(sc_alpha.VERSION, demo.ANSWER)"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["2.0", "42"]  # the project's own src/ is importable too
+    monkeypatch.chdir(project)
+    assert CliRunner().invoke(cli, ["check"]).exit_code == 0
+
+
+def _failing(exc):
+    def run(ctx):
+        raise exc
+
+    return ("injected fault", lambda options: True, run)
+
+
+@pytest.mark.parametrize("after", range(len(ENV_STEPS) + 1))
+@pytest.mark.parametrize("exc", [ScaffolderError("injected"), KeyboardInterrupt()], ids=["error", "interrupt"])
+def test_a_fault_after_any_step_leaves_nothing(template, tmp_path, offline, monkeypatch, after, exc):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    monkeypatch.setattr(generate, "POST_RENDER_STEPS", [*ENV_STEPS[:after], _failing(exc)])
+    with pytest.raises((StepFailed, KeyboardInterrupt)):
+        _new(template, out)
+    assert _tree(out) == {"keep.txt": b"mine"} and [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.parametrize("options, step, message", [
+    ({"python": "3.99"}, "create environment", "Python 3.99 is not installed"),
+    ({"overrides": {"deps": "sc-nonexistent"}}, "lock dependencies", "no package named sc-nonexistent"),
+    ({"overrides": {"deps": "sc-broken"}}, "install packages", "could not build sc-broken"),
+    ({"overrides": {"deps": "sc-broken"}, "installer": "pip"}, "install packages", "could not build sc-broken"),
+])
+def test_real_faults_inside_each_step_restore_a_forced_directory(template, tmp_path, offline, options, step,
+                                                                   message):
+    project = tmp_path / "out" / "demo"
+    project.mkdir(parents=True)
+    (project / "pyproject.toml").write_text("# the user's own pyproject\n")
+    (project / "requirements.lock").write_text("# the user's own lock\n")
+    (project / "notes.txt").write_text("notes")
+    before = _tree(tmp_path / "out")
+    with pytest.raises(StepFailed) as info:
+        _new(template, tmp_path / "out", force=True, **options)
+    assert info.value.step == step and message in info.value.format_message()
+    assert info.value.format_message().startswith(f"{step} failed: ")
+    assert _tree(tmp_path / "out") == before
+    assert sorted(p.name for p in project.iterdir()) == ["notes.txt", "pyproject.toml", "requirements.lock"]
+
+
+def test_cli_new_names_the_failing_step(template, tmp_path, offline):
+    result = CliRunner().invoke(cli, ["new", "demo", "-t", str(template), "-o", str(tmp_path / "out"), "--no-input",
+                                      "--no-kernel", "--python", "3.99"])
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 1 and len(errors) == 1
+    assert errors[0].startswith("error: create environment failed: Python 3.99 is not installed (found: ")
+    assert not (tmp_path / "out").exists()
