@@ -261,10 +261,21 @@ class CondaManager:
             return
         platforms = sorted(lock_specification(files.env_file).platforms)
         for path, text in ((files.vp_file, render_virtual_packages(variant, platforms)),
-                           (files.env_file, retarget_torch(files.env_file.read_text(encoding="utf-8"), variant,
-                                                           platforms))):
+                           (files.env_file, retarget_torch(files.env_file.read_text(encoding="utf-8"), variant))):
             _guard(path, txn)
             atomic_write_text(path, text)
+
+    def _cover_platforms(self, files: CondaFiles, variant: str | None, txn: Transaction | None) -> None:
+        """A platform added to environment.yml gets its virtual packages, so it is not solved without any."""
+        from .condalock import extend_virtual_packages, lock_specification
+
+        if not files.vp_file.exists():
+            return
+        platforms = sorted(lock_specification(files.env_file).platforms)
+        text = extend_virtual_packages(files.vp_file.read_text(encoding="utf-8"), variant, platforms)
+        if text is not None:
+            _guard(files.vp_file, txn)
+            atomic_write_text(files.vp_file, text)
 
     def lock(self, project: Project, settings, *, upgrade: bool = False, upgrade_packages: Sequence[str] = (),  # noqa: ANN001
              reporter: Reporter | None = None, txn: Transaction | None = None):
@@ -277,6 +288,7 @@ class CondaManager:
         variant = self.torch(project, settings)
         self.ensure_inputs(project, settings, txn=txn)
         self._retarget(project, variant, txn)
+        self._cover_platforms(files, variant, txn)
         before = files.lock_file.read_bytes() if files.lock_file.exists() else None
         label = f"lock {files.env_file.name} with {engine.name}" + (f" (torch {variant})" if variant else "")
         with reporter.step(label):

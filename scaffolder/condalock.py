@@ -101,29 +101,26 @@ def cuda_version(variant: str) -> str:
     return f"{digits[:-1]}.{digits[-1]}"
 
 
-def torch_dependencies(version: str, variant: str | None, platforms: Iterable[str]) -> list[CondaDependency]:
+def torch_dependencies(version: str, variant: str | None) -> list[CondaDependency]:
     """The pytorch lines for a variant: ``cpu`` pins a CPU build everywhere; ``cuXYZ`` pins the
-    CUDA XYZ build on platforms that have CUDA and leaves the others (macOS) to their CPU build."""
+    CUDA XYZ build on Linux and Windows and leaves macOS (no CUDA) to its CPU build.
+
+    Lines for all three systems are written whatever the platforms, so adding one later just works."""
     version = version or "*"
     if variant in (None, "", "auto"):
         return [CondaDependency("pytorch" if version == "*" else f"pytorch {version}")]
     if variant == "cpu":
         return [CondaDependency(f"pytorch {version} cpu*")]
-    build = f"cuda{variant[2:]}*"
     cuda_version(variant)  # validates
-    lines: list[CondaDependency] = []
-    families = {p.split("-")[0] for p in platforms}
-    for family in sorted(families):
-        has_cuda = any(p in CUDA_PLATFORMS for p in platforms if p.startswith(family))
-        spec = f"pytorch {version} {build}" if has_cuda else f"pytorch {version}".removesuffix(" *")
-        lines.append(CondaDependency(spec, family))
-    return lines
+    cuda = f"pytorch {version} cuda{variant[2:]}*"
+    plain = f"pytorch {version}".removesuffix(" *")
+    return [CondaDependency(cuda, "linux"), CondaDependency(plain, "osx"), CondaDependency(cuda, "win")]
 
 
 _PYTORCH_LINE = re.compile(r"^(?P<indent>\s*-\s+)(?P<spec>pytorch(?=[\s=<>!~]|$)[^#]*)(?P<comment>#.*)?$")
 
 
-def retarget_torch(text: str, variant: str | None, platforms: Sequence[str]) -> str:
+def retarget_torch(text: str, variant: str | None) -> str:
     """environment.yml text whose pytorch lines are those of ``variant``; the version constraint is kept.
 
     The first pytorch line is replaced by the variant's lines (with their selectors), later ones are
@@ -139,13 +136,13 @@ def retarget_torch(text: str, variant: str | None, platforms: Sequence[str]) -> 
             continue
         if not done:
             version = conda_spec_to_versioned_dep(match["spec"].strip(), "main").version or ""
-            out += [match["indent"] + _dependency_text(dep) for dep in torch_dependencies(version, variant, platforms)]
+            out += [match["indent"] + _dependency_text(dep) for dep in torch_dependencies(version, variant)]
             done = True
     return "\n".join(out) + ("\n" if text.endswith("\n") else "")
 
 
 def split_requirements(
-    requirements: Iterable[str], torch_variant: str | None, platforms: Sequence[str]
+    requirements: Iterable[str], torch_variant: str | None
 ) -> tuple[list[CondaDependency], list[str]]:
     """PEP 508 requirements -> conda dependencies for names known on conda-forge, pip for the rest.
 
@@ -169,7 +166,7 @@ def split_requirements(
             continue
         version = ",".join(specifiers)
         if conda_name == "pytorch":
-            conda.extend(torch_dependencies(version, torch_variant, platforms))
+            conda.extend(torch_dependencies(version, torch_variant))
         else:
             conda.append(CondaDependency(f"{conda_name} {version}".strip()))
     return conda, pip
@@ -228,7 +225,7 @@ def environment_for_project(
     platforms: Sequence[str] = DEFAULT_PLATFORMS,
 ) -> str:
     """environment.yml for a project: python, the conda-forge-known requirements, the rest under pip."""
-    conda, pip = split_requirements(requirements, torch_variant, platforms)
+    conda, pip = split_requirements(requirements, torch_variant)
     head = [CondaDependency(python_spec(python))] if python else []
     return render_environment(name, channels, head + conda, pip, platforms)
 
@@ -261,6 +258,23 @@ def render_virtual_packages(torch_variant: str | None, platforms: Sequence[str])
         f"# torch variant: {torch_variant or 'none'}. __cuda is declared only for GPU variants, on CUDA platforms.\n"
     )
     return header + yaml.safe_dump({"subdirs": subdirs}, sort_keys=False)
+
+
+def extend_virtual_packages(text: str, torch_variant: str | None, platforms: Iterable[str]) -> str | None:
+    """virtual-packages.yml text that also covers ``platforms``: missing subdirs are added as
+    ``render_virtual_packages`` writes them, the others kept as they are; None when none is missing."""
+    import yaml
+
+    data = yaml.safe_load(text) or {}
+    subdirs = data.setdefault("subdirs", {}) if isinstance(data, dict) else None
+    if not isinstance(subdirs, dict):
+        raise UsageError("virtual-packages.yml has no 'subdirs' mapping", "delete it; 'scaffolder lock' rewrites it")
+    missing = [p for p in platforms if p not in subdirs]
+    if not missing:
+        return None
+    subdirs.update(yaml.safe_load(render_virtual_packages(torch_variant, missing))["subdirs"])
+    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+    return header + yaml.safe_dump(data, sort_keys=False)
 
 
 # ---------------------------------------------------------------- reading environment.yml

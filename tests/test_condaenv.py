@@ -108,3 +108,22 @@ def test_manager_lock_with_another_torch_variant_retargets_the_inputs(tmp_path, 
     lockfile = condalock.read_lock(tmp_path / "conda-lock.yml")
     assert {p.build for p in lockfile.package if p.name == "pytorch" and p.platform == "linux-64"} == {"cuda126_2"}
     assert manager.lock_states(Project.load(tmp_path), load())["conda-lock.yml"][0] == "fresh"
+
+
+def test_platform_added_to_environment_yml_gets_virtual_packages_and_a_solution(tmp_path, channel, monkeypatch):
+    from scaffolder.config import load
+    from scaffolder.project import Project, write_settings
+
+    monkeypatch.setenv("SCAFFOLDER_CONDA_CHANNELS", channel.as_uri())
+    monkeypatch.setenv("SCAFFOLDER_CONDA_ENGINE", "rattler")
+    monkeypatch.setenv("SCAFFOLDER_CONDA_PLATFORMS", HERE)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\nversion = "0"\ndependencies = ["torch"]\n')
+    write_settings(tmp_path / "pyproject.toml", {"backend": "conda", "python": cc.PY, "torch": "cu126"})
+    manager = condaenv.CondaManager()
+    manager.lock(Project.load(tmp_path), load(project=Project.load(tmp_path)))
+    env = tmp_path / "environment.yml"
+    env.write_text(env.read_text().replace(f"  - {HERE}\n", f"  - {HERE}\n  - win-64\n"))
+    manager.lock(Project.load(tmp_path), load(project=Project.load(tmp_path)))
+    assert ("__cuda", "12.6", "") in condalock.virtual_packages_for(tmp_path / "virtual-packages.yml", "win-64")
+    lockfile = condalock.read_lock(tmp_path / "conda-lock.yml")
+    assert {p.build for p in lockfile.package if p.name == "pytorch" and p.platform == "win-64"} == {"cuda126_2"}

@@ -207,12 +207,22 @@ def test_current_platform_is_a_known_conda_subdir():
 def test_retarget_torch_rewrites_only_the_pytorch_lines_and_keeps_the_version(tmp_path):
     text = ("name: x\nchannels: [conda-forge]\ndependencies:\n  - python 3.11.*\n  - pytorch >=2.4 cpu*\n"
             "  - numpy   # mine\n  - pip:\n      - foo\n")
-    gpu = condalock.retarget_torch(text, "cu126", PLATFORMS)
+    gpu = condalock.retarget_torch(text, "cu126")
     assert gpu.splitlines()[4:8] == ["  - pytorch >=2.4 cuda126*  # [linux]", "  - pytorch >=2.4  # [osx]",
                                      "  - pytorch >=2.4 cuda126*  # [win]", "  - numpy   # mine"]
     assert _deps(gpu, "win-64", tmp_path)[:3] == ["python 3.11.*", "pytorch >=2.4 cuda126*", "numpy"]
-    assert condalock.retarget_torch(gpu, "cpu", PLATFORMS) == text  # and back, byte for byte
-    assert condalock.retarget_torch("dependencies:\n  - pytorch=2.5\n", "cpu", PLATFORMS) == (
+    assert condalock.retarget_torch(gpu, "cpu") == text  # and back, byte for byte
+    assert condalock.retarget_torch("dependencies:\n  - pytorch=2.5\n", "cpu") == (
         "dependencies:\n  - pytorch 2.5.* cpu*\n")
     no_torch = "channels: [c]\ndependencies:\n  - pytorch-lightning\n"
-    assert condalock.retarget_torch(no_torch, "cu126", PLATFORMS) == no_torch
+    assert condalock.retarget_torch(no_torch, "cu126") == no_torch
+
+
+def test_extend_virtual_packages_adds_only_missing_platforms():
+    text = condalock.render_virtual_packages("cu126", ["linux-64"]).replace("'2.28'", "'2.17'")  # a user edit
+    extended = condalock.extend_virtual_packages(text, "cu126", ["linux-64", "win-64", "osx-arm64"])
+    data = yaml.safe_load(extended)["subdirs"]
+    assert data["linux-64"]["packages"]["__glibc"] == "2.17"  # kept
+    assert data["win-64"]["packages"]["__cuda"] == "12.6" and "__cuda" not in data["osx-arm64"]["packages"]
+    assert extended.startswith("# Virtual packages")
+    assert condalock.extend_virtual_packages(extended, "cu126", ["win-64"]) is None

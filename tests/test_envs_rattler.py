@@ -120,7 +120,7 @@ def test_relock_keeps_locked_versions_unless_asked_to_upgrade(tmp_path):
 )
 def test_gpu_variant_locks_cuda_builds_only_where_cuda_exists(tmp_path, channel, variant, linux, win):
     platforms = ("linux-64", "osx-arm64") + (("win-64",) if win else ())
-    deps = condalock.torch_dependencies("2.5.*", variant, platforms)
+    deps = condalock.torch_dependencies("2.5.*", variant)
     env, lock, vp = project(tmp_path, channel, deps, variant=variant, platforms=platforms)
     lockfile = RattlerBackend().lock(env, lock, vp)
     assert by_name(lockfile, "linux-64")["pytorch"].build == linux
@@ -135,7 +135,7 @@ def test_cpu_variant_pins_a_cpu_build_where_cuda_would_win(tmp_path, channel):
     env, lock, vp = project(tmp_path, channel, ["pytorch"], variant="cu126")
     assert by_name(RattlerBackend().lock(env, lock, vp), HERE)["pytorch"].build == "cuda126_2"
     # ... the cpu variant pins a CPU build, and declares no CUDA at all.
-    env, lock, vp = project(tmp_path, channel, condalock.torch_dependencies("", "cpu", [HERE]), variant="cpu")
+    env, lock, vp = project(tmp_path, channel, condalock.torch_dependencies("", "cpu"), variant="cpu")
     assert by_name(RattlerBackend().lock(env, lock, vp), HERE)["pytorch"].build == "cpu_0"
     assert "__cuda" not in [name for name, _, _ in condalock.virtual_packages_for(vp, HERE)]
 
