@@ -8,17 +8,27 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory, monkeypatch):
+def _isolate(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Keep cookiecutter replay files, Jupyter kernels and scaffolder config out of the real home."""
-    home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("COOKIECUTTER_CONFIG", str(home / "cookiecutterrc"))
     (home / "cookiecutterrc").write_text(f"replay_dir: {home / 'replay'}\ncookiecutters_dir: {home / 'cc'}\n")
     for var in ("JUPYTER_DATA_DIR", "JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR"):
         monkeypatch.setenv(var, str(home / var.lower()))
     monkeypatch.setenv("SCAFFOLDER_CONFIG", str(home / "scaffolder.toml"))
     monkeypatch.delenv("NO_COLOR", raising=False)
-    yield home
+    return home
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_session_home(tmp_path_factory):
+    """The same isolation for module- and session-scoped fixtures, which run before per-test fixtures."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield _isolate(tmp_path_factory.mktemp("session-home"), monkeypatch)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    yield _isolate(tmp_path_factory.mktemp("home"), monkeypatch)
 
 
 def run_generated_tests(project: Path, *args: str) -> subprocess.CompletedProcess:
