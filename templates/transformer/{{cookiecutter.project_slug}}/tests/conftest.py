@@ -5,6 +5,9 @@ import pytest
 # Tests run offline on CPU, with tiny models built locally.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One intra-op thread (also in the subprocesses tests start): tiny models gain nothing from more,
+# and on a busy 2-core CI machine OpenMP threads spinning against other jobs ran ~100x slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(autouse=True)

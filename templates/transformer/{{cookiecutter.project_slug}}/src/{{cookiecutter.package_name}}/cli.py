@@ -11,7 +11,7 @@ import sys
 
 # command -> (module, function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "train": ("train", "main", "train a GPT or encoder-decoder Transformer from scratch (checkpoint/resume, DDP)"),
+    "train": ("train", "main", "train a GPT or an encoder-decoder Transformer from scratch"),
     "bench": ("bench", "main", "measure training tokens/s, MFU and peak memory (one JSON line)"),
     "pretrain": ("pretrain", "main", "pre-train a BERT-style encoder: masked-LM, optionally next-sentence"),
     "finetune": ("finetune", "main", "fine-tune a pretrained encoder for text classification (sentiment)"),

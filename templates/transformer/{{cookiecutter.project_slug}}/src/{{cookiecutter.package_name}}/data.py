@@ -280,10 +280,13 @@ def windows(tokens: torch.Tensor, starts: torch.Tensor, seq_len: int) -> tuple[t
 def lm_eval_batches(
     tokens: torch.Tensor, seq_len: int, batch_size: int, n_batches: int, rank: int = 0, world_size: int = 1
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """A fixed set of validation windows (the same at every evaluation), split across ranks."""
-    starts = torch.arange(0, len(tokens) - seq_len - 1, seq_len)[: n_batches * batch_size * world_size]
-    mine = starts[rank::world_size]
-    return [windows(tokens, mine[i : i + batch_size], seq_len) for i in range(0, len(mine), batch_size)]
+    """A fixed set of validation windows (the same at every evaluation), split across ranks.
+
+    Only full batches: every rank gets as many, and shapes never change (no recompiles)."""
+    starts = torch.arange(0, len(tokens) - seq_len - 1, seq_len)
+    n = min(n_batches, len(starts) // (batch_size * world_size))
+    mine = starts[: n * batch_size * world_size].view(n, world_size, batch_size)[:, rank]
+    return [windows(tokens, batch, seq_len) for batch in mine]
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -228,6 +228,14 @@ def lr_factor(step: int, warmup: int, decay: int, min_ratio: float) -> float:
     return min_ratio + 0.5 * (1.0 - min_ratio) * (1.0 + math.cos(math.pi * progress))
 
 
+def apply_hyperparameters(optimizer: torch.optim.Optimizer, scheduler: Any, cfg: TrainConfig) -> None:
+    """Config values win over those stored with the optimizer and scheduler in a checkpoint."""
+    scheduler.base_lrs = [cfg.lr] * len(optimizer.param_groups)
+    factor = scheduler.lr_lambdas[0](scheduler.last_epoch)
+    for group, decay in zip(optimizer.param_groups, (cfg.weight_decay, 0.0), strict=True):
+        group.update(lr=cfg.lr * factor, betas=(cfg.beta1, cfg.beta2), weight_decay=decay)
+
+
 def shard_model(model: torch.nn.Module, info: DistInfo, precision: str) -> None:
     """FSDP2: each block's parameters (then the rest) are sharded across processes, gathered just in
     time for its forward and backward. bf16 gathers halve the traffic; gradients reduce in fp32."""
@@ -491,6 +499,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, save: bool, info: DistInfo
             model, optimizer, model_state_dict=ckpt["model"], optim_state_dict=ckpt["optimizer"], options=full
         )
         scheduler.load_state_dict(ckpt["scheduler"])
+        apply_hyperparameters(optimizer, scheduler, cfg)  # a resumed run may change lr, betas, ...
         scaler.load_state_dict(ckpt["scaler"])
         train_batches.load_state_dict(ckpt["data"])
         step = ckpt["step"]
@@ -575,11 +584,14 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, save: bool, info: DistInfo
 
             if cfg.grad_clip > 0:
                 scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                if not scaler.is_enabled():  # with fp16 an inf gradient is normal: the scaler skips the step
+                    grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
+                    nonfinite |= ~torch.isfinite(grad_norm)
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
-            lr = scheduler.get_last_lr()[0]
+            lr = optimizer.param_groups[0]["lr"]  # the rate this step used
             scheduler.step()
             step += 1
             window_tokens += tokens_per_step
