@@ -77,3 +77,14 @@ def test_broken_envs_are_named(tmp_path, backend):
     assert "no working Python" in backend.problem(env)
     (env / "pyvenv.cfg").unlink()
     assert "not a virtual environment" in backend.problem(env)
+
+
+def test_bytecode_compilation_can_be_skipped(tmp_path, offline, local_index, backend, monkeypatch):
+    monkeypatch.setenv("SCAFFOLDER_COMPILE_BYTECODE", "0")
+    env = tmp_path / ".venv"
+    backend.create(env)
+    lock = tmp_path / "lock.txt"
+    lock.write_text(_lock_text(local_index, {"sc-beta": "2.0"}))
+    backend.sync(env, lock)
+    assert backend.installed(env)["sc-beta"] == "2.0"
+    assert not (backend.site_packages(env) / "sc_beta" / "__pycache__").exists()

@@ -7,7 +7,7 @@ from pathlib import Path
 from ..errors import EnvError
 from ..indexes import load_index_config, uv_environ, uv_index_args
 from ..tools import find_uv, run
-from .venv import VenvBackend
+from .venv import VenvBackend, compile_bytecode
 
 
 class UvBackend(VenvBackend):
@@ -25,10 +25,10 @@ class UvBackend(VenvBackend):
         run(cmd, env=uv_environ(), what=f"creating {Path(path).name}", error=EnvError)
 
     def sync(self, path: Path, lock_file: Path) -> None:
-        # Hash-checked (every lock line has --hash), exact (removes what the lock lacks), and with
-        # bytecode compiled now: PYTHONDONTWRITEBYTECODE is common, and `import torch` is ~2x slower without .pyc.
+        # Hash-checked (every lock line has --hash) and exact (removes what the lock lacks).
         sources = load_index_config()
         cmd = [find_uv(), "pip", "sync", str(lock_file), "--python", str(self.python(path)), "--require-hashes",
-               "--compile-bytecode", "--allow-empty-requirements", "--quiet", "--color", "never", "--no-progress",
-               *uv_index_args(sources)]
+               "--allow-empty-requirements", "--quiet", "--color", "never", "--no-progress", *uv_index_args(sources)]
+        if compile_bytecode():
+            cmd.append("--compile-bytecode")
         run(cmd, env=uv_environ(), what=f"installing into {Path(path).name}", error=EnvError, sources=sources)

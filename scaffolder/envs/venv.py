@@ -15,6 +15,12 @@ from ..lockfile import canonical_name
 from .base import EnvBackend
 
 
+def compile_bytecode() -> bool:
+    """Compile .pyc files at install (the default): many machines set PYTHONDONTWRITEBYTECODE, and
+    `import torch` is about twice as slow without them. SCAFFOLDER_COMPILE_BYTECODE=0 skips it."""
+    return os.environ.get("SCAFFOLDER_COMPILE_BYTECODE", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def looks_like_venv(path: Path) -> bool:
     """Whether replacing or deleting ``path`` can only cost a virtual environment (even a damaged one)."""
     path = Path(path)
