@@ -20,7 +20,7 @@ from . import lockfile
 from .console import Reporter
 from .envs import get_backend
 from .envs.venv import VenvBackend, looks_like_venv
-from .errors import EnvError, UsageError
+from .errors import EnvError, LockError, UsageError
 from .fsutil import is_within
 from .lock_inputs import gather
 from .locking import DEV_LOCK, MAIN_LOCK, LockResult, fingerprints, lock_project, lock_state
@@ -174,9 +174,13 @@ class VenvManager:
             txn.created_path(env)
             with reporter.step(f"create {_rel(env, project)} (Python {version}, {backend.installer})"):
                 backend.create(env, str(interpreter))
+            locked_for = _locked_python(project.root)
             project.settings.update(python=version, installer=backend.installer)
-            if not (project.root / MAIN_LOCK).exists():
-                self.lock(project, settings, reporter=reporter, txn=txn)
+            if not (project.root / MAIN_LOCK).exists() or locked_for not in (None, version):
+                if locked_for is not None:
+                    reporter.warn(f"{MAIN_LOCK} is for Python {locked_for}; locking again for Python {version}")
+                self.lock(project, load_settings(project, python=version, installer=backend.installer,
+                                                 torch=settings.get("torch")), reporter=reporter, txn=txn)
             else:
                 self._warn_if_stale(project, settings, reporter)
             with reporter.step("install from the lock"):
@@ -294,6 +298,15 @@ def _remove_kernels(project: Project, env: Path) -> None:
 
 
 BEFORE_REMOVE.append(_remove_kernels)
+
+
+def _locked_python(root: Path) -> str | None:
+    """The Python the main lock records; None when there is no readable scaffolder lock (a corrupted
+    one is reported when it is installed, and never replaced behind the user's back)."""
+    try:
+        return lockfile.read(Path(root) / MAIN_LOCK).meta.get("python")
+    except LockError:
+        return None
 
 
 def _same_version(a: str, b: str) -> bool:

@@ -213,3 +213,24 @@ def test_a_busy_project_is_refused(project, monkeypatch):
         proc = _scaffolder(project, "lock", timeout=120)
     assert proc.returncode == 1 and "another scaffolder run is working on" in proc.stderr
     assert not (project / "requirements.lock").exists()
+
+
+def test_create_for_another_python_relocks_for_it(project):
+    from scaffolder.pythons import find_interpreters
+
+    other = next((v for v in ("3.12", "3.10", "3.13") if v in find_interpreters()), None)
+    if other is None:
+        pytest.skip("needs a second Python")  # this machine has several; a bare CI box may not
+    sc("lock")
+    result = sc("env", "create", "--python", other)
+    assert f"locking again for Python {other}" in result.output
+    assert lockfile.read(project / "requirements.lock").meta["python"] == other
+    assert Project.load(project).settings["python"] == other
+    sc("check")
+
+
+def test_create_with_a_corrupted_lock_changes_nothing(project):
+    (project / "requirements.lock").write_text("sc-alpha==2.0\n")
+    assert "has no --hash" in error_of(sc("env", "create", ok=1))
+    assert (project / "requirements.lock").read_text() == "sc-alpha==2.0\n"
+    assert not (project / ".venv").exists()
