@@ -23,9 +23,10 @@ from {{ cookiecutter.package_name }}.train import TrainConfig, load_trained, mai
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 GPT_TINY = CONFIGS / "gpt-tiny.toml"
-# gpt-tiny.toml shrunk further so each step takes milliseconds
-SMALL = ["--d_model=32", "--n_head=2", "--n_layer=2", "--seq_len=32", "--batch_size=8", "--eval_batches=2",
-         "--tensorboard=false", "--progress=false", "--warmup_steps=5"]
+# gpt-tiny.toml shrunk further so each step takes milliseconds; CPU even where a GPU is present
+# (deterministic kernels, no compile time)
+SMALL = ["--device=cpu", "--d_model=32", "--n_head=2", "--n_layer=2", "--seq_len=32", "--batch_size=8",
+         "--eval_batches=2", "--tensorboard=false", "--progress=false", "--warmup_steps=5"]
 
 
 def config(*overrides: str, path: Path = GPT_TINY) -> TrainConfig:
@@ -69,7 +70,8 @@ def wait_for(predicate, proc: subprocess.Popen, timeout: float = 60.0) -> None:
 
 def test_tiny_gpt_loss_drops_30_percent_within_60_seconds(tmp_path):
     # The shipped config at its own size; TensorBoard on, to check its files too.
-    cfg = load_config(TrainConfig, GPT_TINY, ["--max_steps=30", "--log_interval=1", "--progress=false"])
+    overrides = ["--max_steps=30", "--log_interval=1", "--progress=false", "--device=cpu"]
+    cfg = load_config(TrainConfig, GPT_TINY, overrides)
     start = time.monotonic()
     result = train(cfg, tmp_path)
     elapsed = time.monotonic() - start
@@ -107,14 +109,15 @@ def test_gradient_accumulation_equals_the_big_batch(tmp_path, model_config):
 def test_seq2seq_demo_learns(tmp_path):
     # 100 steps learn which symbols occur; the full config (600 steps) learns to reverse them.
     cfg = load_config(TrainConfig, CONFIGS / "seq2seq-reverse.toml",
-                      ["--max_steps=100", "--log_interval=1", "--progress=false", "--tensorboard=false"])
+                      ["--max_steps=100", "--batch_size=16", "--log_interval=1", "--progress=false",
+                       "--tensorboard=false", "--device=cpu"])
     losses = [r["loss"] for r in train(cfg, tmp_path).records if "loss" in r]
     assert losses[-1] <= 0.7 * losses[0], (losses[0], losses[-1])
 
 
 def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path):
     # Dropout on: the RNG state must be restored too, not only weights, optimizer and data position.
-    args = [*SMALL, "--dropout=0.1", "--max_steps=150", "--checkpoint_interval=10", "--eval_interval=0"]
+    args = [*SMALL, "--dropout=0.1", "--max_steps=80", "--checkpoint_interval=10", "--eval_interval=0"]
     train(load_config(TrainConfig, GPT_TINY, args), tmp_path / "straight")
 
     out = tmp_path / "killed"
@@ -124,13 +127,13 @@ def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed_at = torch.load(out / "ckpt.pt", weights_only=True)["step"]
-    assert proc.returncode == -signal.SIGKILL and 0 < killed_at < 150, killed_at
+    assert proc.returncode == -signal.SIGKILL and 0 < killed_at < 80, killed_at
 
     result = train(load_config(TrainConfig, GPT_TINY, args), out, resume=True)
-    assert result.exit_code == 0 and result.step == 150
+    assert result.exit_code == 0 and result.step == 80
     assert_same_weights(weights(tmp_path / "straight"), weights(out), atol=1e-6)
     steps = [r["step"] for r in read_metrics(out / "metrics.jsonl") if "loss" in r]
-    assert steps == sorted(set(steps)) and steps[-1] == 150  # no duplicates from the killed run
+    assert steps == sorted(set(steps)) and steps[-1] == 80  # no duplicates from the killed run
 
 
 def test_sigterm_saves_a_loadable_checkpoint_and_exits_cleanly(tmp_path):
@@ -150,12 +153,14 @@ def test_sigterm_saves_a_loadable_checkpoint_and_exits_cleanly(tmp_path):
     assert torch.load(tmp_path / "ckpt.pt", weights_only=True)["step"] == ckpt["step"] + 3
 
 
-def test_ddp_two_processes_match_one_process(tmp_path):
-    # 2 ranks x batch 4 x 2 accumulation micro-steps (no_sync on the first) == 1 process x batch 16.
-    common = ["--max_steps=5", "--log_interval=1", "--eval_interval=0", "--device=cpu"]
+@pytest.mark.parametrize("fsdp", [False, True], ids=["ddp", "fsdp"])
+def test_two_processes_match_one_process(tmp_path, fsdp):
+    # 2 ranks x batch 4 x 2 accumulation micro-steps (gradient sync skipped on the first) == 1 process
+    # x batch 16. torchrun, gloo on CPU: the same code path as NCCL on GPUs, minus the GPUs.
+    common = ["--max_steps=5", "--log_interval=1", "--eval_interval=0"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", pkg.__name__, "train", "--config", str(GPT_TINY), "--out", str(tmp_path / "ddp"),
-           *SMALL, *common, "--batch_size=4", "--grad_accum=2"]
+           *SMALL, *common, "--batch_size=4", "--grad_accum=2", f"--fsdp={fsdp}"]
     proc = subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     single = train(config(*common, "--batch_size=16"), tmp_path / "single")

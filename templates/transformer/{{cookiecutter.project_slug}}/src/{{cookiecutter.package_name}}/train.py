@@ -293,7 +293,6 @@ class Reporter:
     def __init__(self, out: Path, cfg: TrainConfig, start_step: int, enabled: bool):
         self.enabled, self.cfg = enabled, cfg
         self.metrics_path = out / "metrics.jsonl"
-        self.records: list[dict[str, Any]] = []
         self.bar = self.tb = None
         if not enabled:
             return
@@ -319,7 +318,8 @@ class Reporter:
                 pass
 
     def print(self, message: str, error: bool = False) -> None:
-        if self.enabled:
+        """Progress notes (only with cfg.progress) to stdout; errors and stop notices to stderr."""
+        if self.enabled and (error or self.cfg.progress):
             file = sys.stderr if error else sys.stdout
             (self.bar.write if self.bar else print)(message, file=file)
 
@@ -330,7 +330,6 @@ class Reporter:
     def log(self, record: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        self.records.append(record)
         self.file.write(json.dumps(record) + "\n")
         self.file.flush()
         if self.tb:
@@ -646,7 +645,8 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, save: bool, info: DistInfo
                 signum = stop.signum or signal.SIGTERM  # on ranks that did not get it themselves
                 reporter.print(
                     f"stopped by {signal.Signals(signum).name} at step {step}; checkpoint saved. "
-                    f"Continue with: --out {out} --resume"
+                    f"Continue with: --out {out} --resume",
+                    error=True,
                 )
                 result.exit_code = 128 + signum
                 break
