@@ -1,0 +1,107 @@
+"""Helpers for noxfiles: sessions install exactly what the project's lock says.
+
+    import nox
+    from scaffolder.nox import install_locked, venv_backend
+
+    nox.options.default_venv_backend = venv_backend()
+
+    @nox.session
+    def tests(session):
+        install_locked(session, groups=["dev"])
+        session.run("pytest")
+
+The lock is verified first (a hand-edited pin or hash is refused), installs are hash-checked,
+and uv-backed sessions get the same package sources pip would use (uv ignores pip.conf).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import LockError
+from .project import Project
+
+CONDA_BACKENDS = "micromamba|mamba|conda"
+
+
+def _project(root: Path | str | None) -> Project:
+    return Project.find(Path(root) if root else Path.cwd())
+
+
+def venv_backend(root: Path | str | None = None) -> str:
+    """The nox backend matching the project: conda engines for conda projects, uv or virtualenv otherwise.
+
+    The ``a|b`` form lets nox fall back to the next one that is installed.
+    """
+    settings = _project(root).settings
+    if settings.get("backend") == "conda":
+        return CONDA_BACKENDS
+    if settings.get("installer") == "pip":
+        return "virtualenv"
+    return "uv|virtualenv"
+
+
+def lock_paths(project: Project, groups: Sequence[str]) -> list[Path]:
+    """requirements.lock, then requirements-GROUP.lock for each group, all of which must exist."""
+    from .locking import MAIN_LOCK
+
+    paths = [project.root / MAIN_LOCK] + [project.root / f"requirements-{group}.lock" for group in groups]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise LockError(f"{', '.join(missing)} missing in {project.root}", "run 'scaffolder lock' first")
+    return paths
+
+
+def locked_requirements(project: Project, groups: Sequence[str]) -> str:
+    """One verified, hash-pinned requirements text for the main set plus ``groups``."""
+    from . import lockfile
+
+    return lockfile.merge_for_install([(p.name, lockfile.read_verified(p)) for p in lock_paths(project, groups)])
+
+
+def index_args(session_backend: str | None) -> list[str]:
+    from .indexes import load_index_config, pip_index_args, uv_index_args
+
+    if session_backend == "uv":
+        return uv_index_args(load_index_config())
+    return pip_index_args()  # pip reads its own configuration
+
+
+def install_locked(session: Any, groups: Sequence[str] = ("dev",), root: Path | str | None = None,
+                   install_project: bool = True) -> None:
+    """Install the lock (hash-checked, no resolution) into ``session``, then the project itself without deps."""
+    project = _project(root)
+    if project.settings.get("backend") == "conda":
+        _install_conda_locked(session, project, groups)
+    else:
+        requirements = Path(session.create_tmp()) / "scaffolder-locked.txt"
+        requirements.write_text(locked_requirements(project, groups), encoding="utf-8")
+        session.install("--require-hashes", "--no-deps", "-r", str(requirements),
+                        *index_args(getattr(session, "venv_backend", None)))
+    if install_project:
+        session.install("--no-deps", "-e", str(project.root))
+
+
+def _install_conda_locked(session: Any, project: Project, groups: Sequence[str]) -> None:
+    """conda packages from conda-lock.yml as an @EXPLICIT file, then its pip section, hash-checked."""
+    from . import condalock
+    from .envs.conda import explicit_lines
+    from .pipsection import requirement_lines
+
+    lock_file = project.root / "conda-lock.yml"
+    if not lock_file.is_file():
+        raise LockError(f"conda-lock.yml missing in {project.root}", "run 'scaffolder lock' first")
+    lock = condalock.read_lock(lock_file)
+    platform = condalock.current_platform()
+    condalock.require_platform(lock, platform, lock_file)
+    tmp = Path(session.create_tmp())
+    explicit = tmp / "scaffolder-conda-explicit.txt"
+    explicit.write_text("\n".join(explicit_lines(condalock.locked_packages(lock, platform, "conda"), platform)) + "\n")
+    session.conda_install("--file", str(explicit))
+    pip = condalock.locked_packages(lock, platform, "pip")
+    if pip:
+        pip_file = tmp / "scaffolder-conda-pip.txt"
+        pip_file.write_text("\n".join(requirement_lines(pip)) + "\n")
+        session.install("--require-hashes", "--no-deps", "-r", str(pip_file))
