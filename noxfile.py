@@ -20,6 +20,13 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """Build the docs site in strict mode (broken links and missing pages fail)."""
+    session.install("mkdocs>=1.5")
+    session.run("mkdocs", "build", "--strict")
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Side-by-side benchmarks against what a user would type instead; prints ratios."""
     session.install("-e", ".[conda,test]", "cookiecutter")
