@@ -14,12 +14,14 @@
 #   bash benchmarks/gpu_check.sh                       # ~3-5 minutes, most of it torch.compile
 #   BATCH_SIZES="16 32 64" STEPS=30 bash benchmarks/gpu_check.sh
 #   SKIP_SMOKE=1 bash benchmarks/gpu_check.sh          # speed only
+#   COMPILE_MODE=max-autotune-no-cudagraphs bash benchmarks/gpu_check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 BATCH_SIZES=${BATCH_SIZES:-32}
 GRAD_ACCUM=${GRAD_ACCUM:-4}
 STEPS=${STEPS:-20}
+COMPILE_MODE=${COMPILE_MODE:-default}
 OUT=${OUT:-.}
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
@@ -63,7 +65,7 @@ fi
 echo "## speed: GPT-2 small (124M), seq 1024, bf16, torch.compile, grad_accum $GRAD_ACCUM, $STEPS timed steps"
 for bs in $BATCH_SIZES; do
   line=$("$PYTHON" -m tfm bench --config "$WORK/configs/gpt2-small.toml" --corpus=random --steps "$STEPS" \
-    --batch_size="$bs" --grad_accum="$GRAD_ACCUM" 2>"$OUT/gpu_check-bench-$bs.log" | tail -n 1)
+    --batch_size="$bs" --grad_accum="$GRAD_ACCUM" --compile_mode="$COMPILE_MODE" 2>"$OUT/gpu_check-bench-$bs.log" | tail -n 1)
   echo "$line" >> "$OUT/gpu_check.jsonl"
   "$PYTHON" - "$line" <<'PY'
 import json, sys

@@ -19,8 +19,8 @@ What lands in OUT:
     loss.png       the loss curves, drawn at the end of the run
 
 SIGTERM or SIGINT (cluster preemption, Ctrl-C) saves a checkpoint and exits with 128 + signal
-number; a second Ctrl-C stops at once. A non-finite loss stops the run with exit code 1 and
-keeps the last good checkpoint.
+number (under torchrun, all ranks together at the next log step); a second Ctrl-C stops at once.
+A non-finite loss stops the run with exit code 1 and keeps the last good checkpoint.
 """
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     precision: str = "auto"  # auto (bf16 on capable GPUs, else fp16; fp32 on CPU) | bf16 | fp16 | fp32
     compile: bool | None = None  # torch.compile; unset: on for CUDA, off elsewhere
+    compile_mode: str = "default"  # or "max-autotune-no-cudagraphs": slower to compile, may run faster
     fsdp: bool = False  # shard parameters, gradients and optimizer state across processes
     seed: int = 1337
     # reporting and checkpoints
@@ -144,6 +145,8 @@ def check_config(cfg: TrainConfig) -> None:
         cfg.precision in ("auto", "bf16", "fp16", "fp32"),
         f"precision must be auto|bf16|fp16|fp32, got {cfg.precision!r}",
     )
+    modes = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+    need(cfg.compile_mode in modes, f"compile_mode must be one of {modes}, got {cfg.compile_mode!r}")
     need(
         not (cfg.fsdp and cfg.precision == "fp16"),
         "fsdp supports bf16 and fp32, not fp16; use --precision=bf16",
@@ -512,7 +515,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, save: bool, info: DistInfo
     # --- wrap: compile, then DDP (DDP's no_sync stays eager; dynamo splits graphs at DDP's buckets) --
     use_compile = cfg.compile if cfg.compile is not None else device.type == "cuda"
     if use_compile:
-        model.compile()  # in place: parameter names and state_dict keys stay the same
+        model.compile(mode=cfg.compile_mode)  # in place: parameter and state_dict names stay the same
     ddp = info.is_distributed and not cfg.fsdp
     if ddp:
         from torch.nn.parallel import DistributedDataParallel as DDP
