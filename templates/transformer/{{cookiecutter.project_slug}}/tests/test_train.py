@@ -220,3 +220,12 @@ def test_bench_prints_one_json_line(capsys):
     report = json.loads(lines[-1])
     assert report["tokens_per_s"] > 0 and report["peak_memory_gb"] > 0
     assert report["mfu"] is None and report["device"] == "cpu"  # no peak FLOPs known for a CPU
+
+
+def test_missing_tensorboard_is_skipped_with_a_note(tmp_path, monkeypatch, capsys):
+    # Simulates an environment without the tensorboard package (it is installed here).
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    result = train(config("--max_steps=2", "--eval_interval=0", "--tensorboard=true"), tmp_path)
+    assert result.exit_code == 0 and not (tmp_path / "tb").exists()
+    assert "tensorboard is not installed" in capsys.readouterr().err
+    assert read_metrics(tmp_path / "metrics.jsonl")
