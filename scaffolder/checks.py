@@ -27,10 +27,22 @@ def _kernel(project: Project, settings) -> list[str]:
     return [error.format_message() for error in check(project)]
 
 
+def _template(project: Project, settings) -> list[str]:
+    from .update import newer_template_version
+
+    newer = newer_template_version(project)
+    if newer is None:
+        return []
+    recorded = str(project.settings.get("template_version", "?"))
+    return [f"template {project.settings.get('template')} is at {newer[:12]}, the project has {recorded[:12]} "
+            "(run 'scaffolder update')"]
+
+
 # (name, check(project, settings) -> problems). Add a line to check something more.
 CHECKS: list[tuple[str, Callable[[Project, Any], list[str]]]] = [
     ("environment", _environment),
     ("kernel", _kernel),
+    ("template", _template),
 ]
 
 

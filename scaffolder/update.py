@@ -90,6 +90,23 @@ def _render(spec: str, checkout: str | None, answers: dict[str, Any], work: Path
     return fetched, full, tpl.render(fetched, full, out, accept_hooks=False)
 
 
+def newer_template_version(project: Project) -> str | None:
+    """The template's current version when it differs from the recorded one; None when current or unknown
+    (a template that cannot be reached now, e.g. offline, is not drift)."""
+    spec = project.settings.get("template")
+    if not spec:
+        return None
+    try:
+        source = tpl.resolve(spec)
+        with tempfile.TemporaryDirectory(prefix="scaffolder-check-") as tmp:
+            fetched = tpl.fetch(source, Path(tmp))
+            fetched.cleanup()
+    except ScaffolderError:
+        return None
+    recorded = str(project.settings.get("template_version", ""))
+    return None if fetched.version in (recorded, "unversioned") else fetched.version
+
+
 def _files(root: Path) -> dict[str, Path]:
     return {
         str(p.relative_to(root)).replace(os.sep, "/"): p

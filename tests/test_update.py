@@ -45,6 +45,26 @@ def setup(tmp_path):
     return tpl, project, v1, v2
 
 
+def test_newer_template_version_is_reported(setup):
+    from scaffolder.update import newer_template_version
+
+    tpl, project, v1, v2 = setup
+    assert newer_template_version(Project.load(project)) == v2
+    update_project(Project.load(project))
+    assert newer_template_version(Project.load(project)) is None
+
+
+def test_check_reports_a_newer_template(setup, monkeypatch):
+    tpl, project, v1, v2 = setup
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(cli, ["check", "--json"])
+    report = json.loads(result.stdout)
+    assert result.exit_code == 3 and not report["ok"]
+    assert report["checks"]["template"] == [
+        f"template {tpl} is at {v2[:12]}, the project has {v1[:12]} (run 'scaffolder update')"
+    ]
+
+
 def test_update_merges_and_keeps_user_edits(setup):
     tpl, project, v1, v2 = setup
     assert Project.load(project).settings["template_version"] == v1
