@@ -40,6 +40,7 @@ class UpdateResult:
     kept: list[str] = field(default_factory=list)  # the template dropped them, but you changed them
     new_answers: dict[str, Any] = field(default_factory=dict)
     dependencies_changed: bool = False
+    relocked: bool = False
     base_available: bool = True
 
     @property
@@ -144,15 +145,30 @@ def _dependencies(pyproject_text: str) -> Any:
     return (project.get("dependencies"), project.get("optional-dependencies"), data.get("dependency-groups"))
 
 
-def _with_settings(pyproject_text: str, settings: dict[str, Any]) -> str:
+def _without_settings(pyproject_text: str) -> str:
+    import tomlkit
+
+    doc = tomlkit.parse(pyproject_text)
+    tool = doc.get("tool")
+    if tool is not None and "scaffolder" in tool:
+        del tool["scaffolder"]
+        if not tool:
+            del doc["tool"]
+    return tomlkit.dumps(doc).rstrip("\n") + "\n"  # the blank line that preceded the table goes too
+
+
+def _with_settings(pyproject_text: str, settings: dict[str, Any], conflicted: bool = False) -> str:
+    """Put [tool.scaffolder] back; a file with conflict markers is no TOML, so the table is appended."""
     import tomlkit
 
     from .project import _inline
 
-    doc = tomlkit.parse(pyproject_text)
     table = tomlkit.table()
     for key, value in settings.items():
         table[key] = _inline(value)
+    if conflicted:
+        return pyproject_text.rstrip("\n") + "\n\n" + tomlkit.dumps({"tool": {"scaffolder": table}})
+    doc = tomlkit.parse(pyproject_text)
     doc.setdefault("tool", tomlkit.table(is_super_table=True))["scaffolder"] = table
     return tomlkit.dumps(doc)
 
@@ -202,6 +218,7 @@ def update_project(
             writes = _plan(project.root, base_dir, new_dir, new_settings, work, result)
             if not dry_run:
                 _apply(project.root, writes)
+                _relock_if_needed(project.root, result, reporter)
             return result
         finally:
             new_fetched.cleanup()
@@ -216,12 +233,15 @@ def _plan(root: Path, base_dir: Path | None, new_dir: Path, new_settings: dict[s
     for rel in sorted(set(base) | set(new)):
         target = root / rel
         ours = target.read_bytes() if target.is_file() else None
-        if rel == "pyproject.toml" and ours is not None:
-            before = ours.decode()
-            ours = _with_settings(before, new_settings).encode()
-            writes[rel] = ours
         theirs = new[rel].read_bytes() if rel in new else None
         old = base[rel].read_bytes() if rel in base else None
+        if rel == "pyproject.toml" and ours is not None and theirs is not None:
+            # [tool.scaffolder] is ours alone: merge without it (it sits at the end, where template
+            # edits would touch it), then put the updated table back.
+            merged, conflict = _merge_text(_without_settings(ours.decode()).encode(), old or b"", theirs, work)
+            writes[rel] = _with_settings(merged.decode(), new_settings, conflict).encode()
+            (result.conflicts if conflict else result.merged).append(rel)
+            continue
         if theirs is None:  # the template dropped the file
             if ours is not None and ours == old:
                 writes[rel] = None
@@ -247,6 +267,23 @@ def _plan(root: Path, base_dir: Path | None, new_dir: Path, new_settings: dict[s
         current = (root / "pyproject.toml").read_text()
         result.dependencies_changed = _dependencies(current) != _dependencies(writes["pyproject.toml"].decode())
     return writes
+
+
+def _relock_if_needed(root: Path, result: UpdateResult, reporter: Reporter) -> None:
+    """Re-pin when the merge changed the dependencies of a locked project. The merge itself stands
+    if locking fails (say, offline): the lock is written atomically, so the old one stays intact."""
+    from .environment import load_settings, manager_for
+
+    if not result.dependencies_changed or "pyproject.toml" in result.conflicts:
+        return
+    project = Project.load(root)
+    if not project.settings.get("lock"):
+        return
+    try:
+        manager_for(project.settings.get("backend")).lock(project, load_settings(project), reporter=reporter)
+        result.relocked = True
+    except ScaffolderError as exc:
+        reporter.warn(f"dependencies changed but relocking failed: {exc.format_message()}; run 'scaffolder lock'")
 
 
 def _apply(root: Path, writes: dict[str, bytes | None]) -> None:

@@ -109,3 +109,34 @@ def test_update_to_an_older_ref_and_dry_run(setup):
     result = update_project(Project.load(project), to=v2, dry_run=True)
     assert result.added == ["NEW.md"] and not (project / "NEW.md").exists()
     assert update_project(Project.load(project), to=v1).up_to_date
+
+
+def test_changed_dependencies_are_relocked(tmp_path, monkeypatch):
+    import os
+
+    import wheelhouse as wh
+
+    from scaffolder import lockfile
+
+    files, _ = wh.build_standard_index(tmp_path / "index")
+    for key, value in wh.offline_environ(dict(os.environ), find_links=files).items():
+        monkeypatch.setenv(key, value)
+    offline = wh.offline_environ({}, find_links=files)
+    for key in [k for k in os.environ if k.startswith(("PIP_", "UV_")) and k not in offline]:
+        monkeypatch.delenv(key)
+    pyproject = '[project]\nname = "{{ cookiecutter.project_slug }}"\nversion = "0.1.0"\ndependencies = ["sc-gamma"]\n'
+    tpl = make_template(tmp_path / "tpl", {"pyproject.toml": pyproject})
+    git(tpl, "init", "-q")
+    commit_all(tpl, "v1")
+    project = create_project(NewOptions(name="proj", template=str(tpl), output_dir=tmp_path / "out")).project_dir
+    monkeypatch.chdir(project)
+    assert CliRunner().invoke(cli, ["lock"]).exit_code == 0
+    assert "sc-gamma" in lockfile.read(project / "requirements.lock").versions()
+    git(project, "init", "-q")
+    commit_all(project, "generated")
+    (tpl / "{{cookiecutter.project_slug}}" / "pyproject.toml").write_text(pyproject.replace("sc-gamma", "sc-alpha"))
+    commit_all(tpl, "v2: alpha instead of gamma")
+    result = update_project(Project.load(project))
+    assert result.dependencies_changed and result.relocked
+    versions = lockfile.read(project / "requirements.lock").versions()
+    assert versions["sc-alpha"] == "2.0" and "sc-gamma" not in versions

@@ -41,7 +41,9 @@ def update(to, allow_dirty, no_input, dry_run, as_json) -> None:
                 click.echo(f"  {label}: {rel}")
         if result.new_answers:
             click.echo("  new answers: " + ", ".join(f"{k}={v!r}" for k, v in result.new_answers.items()))
-        if result.dependencies_changed:
+        if result.relocked:
+            click.echo("  dependencies changed: relocked (run 'scaffolder env sync' to install)")
+        elif result.dependencies_changed:
             click.echo("  dependencies changed: run 'scaffolder lock' to re-pin")
     if result.conflicts and not dry_run:
         raise DriftFound(f"{len(result.conflicts)} file(s) have conflicts", "resolve the <<<<<<< markers, then commit")
