@@ -1,9 +1,11 @@
 """Real resolutions with both engines (uv pip compile, pip-compile) against a local index built here."""
 
 import pytest
-from wheelhouse import PY, make_simple_index, make_wheel, write_project
+from wheelhouse import PY, make_simple_index, make_wheel, serve, write_project
 
 from scaffolder import lockfile
+from scaffolder.environment import install_locked
+from scaffolder.envs import get_backend
 from scaffolder.errors import LockError
 from scaffolder.lock_inputs import gather
 from scaffolder.locking import DEV_LOCK, MAIN_LOCK, fingerprints, lock_project, lock_state
@@ -150,3 +152,58 @@ def test_pip_compile_resolves_only_for_its_own_python(tmp_path, offline):
         lock_project(root, Project.load(root).pyproject, python="3.12", torch="cpu", engine="pip")
     _lock_312 = lock_project(root, Project.load(root).pyproject, python="3.12", torch="cpu", engine="uv")
     assert lockfile.read(root / MAIN_LOCK).meta["python"] == "3.12" and _lock_312.packages == 1
+
+
+@pytest.fixture
+def torch_builds(tmp_path, offline, monkeypatch):
+    """Stand-ins for torch's builds: the plain one (PyPI's, a CUDA build on Linux) on the index, the
+    +cpu one in a local wheelhouse (like this machine's pip.conf), the +cu126 one on a variant index."""
+    index_files, wheelhouse, cu126 = tmp_path / "index-files", tmp_path / "wheelhouse", tmp_path / "cu126-files"
+    make_wheel(index_files, "torch", "2.13.0", ["sc-beta"])
+    make_wheel(index_files, "sc-beta", "1.0")
+    make_wheel(wheelhouse, "torch", "2.13.0+cpu", ["sc-beta"])
+    make_wheel(cu126, "torch", "2.13.0+cu126", ["sc-beta"])
+    monkeypatch.setenv("PIP_INDEX_URL", make_simple_index(index_files, tmp_path / "index"))
+    make_simple_index(cu126, tmp_path / "cu126", relative=True)
+    return wheelhouse, tmp_path / "cu126"
+
+
+def _torch_lock(root, engine, torch):
+    return lock_project(root, Project.load(root).pyproject, python=PY, torch=torch, engine=engine)
+
+
+@pytest.mark.parametrize("engine", ["uv", "pip"])
+def test_cpu_torch_comes_from_the_local_wheelhouse(tmp_path, torch_builds, monkeypatch, engine):
+    wheelhouse, _ = torch_builds
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheelhouse))
+    root = write_project(tmp_path / "p", deps=["torch==2.13.0"])
+    _torch_lock(root, engine, "cpu")
+    text = (root / MAIN_LOCK).read_text()
+    assert lockfile.parse(text).versions()["torch"] == "2.13.0+cpu"
+    assert "--extra-index-url" not in text and "--find-links" not in text and str(wheelhouse) not in text
+
+
+@pytest.mark.parametrize("engine", ["uv", "pip"])
+def test_a_cuda_build_for_a_cpu_project_is_refused(tmp_path, torch_builds, monkeypatch, engine):
+    monkeypatch.setenv("SCAFFOLDER_TORCH_INDEX_CPU", "")  # no CPU index: only the plain (CUDA) build is there
+    root = write_project(tmp_path / "p", deps=["torch==2.13.0"])
+    with pytest.raises(LockError, match="a CUDA build, but this project wants the CPU build"):
+        _torch_lock(root, engine, "cpu")
+    assert not (root / MAIN_LOCK).exists()
+
+
+@pytest.mark.parametrize("engine", ["uv", "pip"])
+def test_cuda_variant_lock_points_torch_at_its_index(tmp_path, torch_builds, monkeypatch, engine):
+    _, cu126_root = torch_builds
+    with serve(cu126_root) as base:
+        monkeypatch.setenv("SCAFFOLDER_TORCH_INDEX_CU126", f"{base}/simple")
+        root = write_project(tmp_path / "p", deps=["torch==2.13.0"])
+        _torch_lock(root, engine, "cu126")
+        lock = lockfile.read_verified(root / MAIN_LOCK)
+        assert lock.versions()["torch"] == "2.13.0+cu126" and lock.meta["torch"] == "cu126"
+        assert lock.options == [f"--extra-index-url {base}/simple"]
+        monkeypatch.delenv("SCAFFOLDER_TORCH_INDEX_CU126")  # installing needs only the lock's own index line
+        backend = get_backend("uv" if engine == "uv" else "virtualenv")
+        backend.create(root / ".venv")
+        install_locked(root, root / ".venv", backend)
+        assert backend.installed(root / ".venv")["torch"] == "2.13.0+cu126"

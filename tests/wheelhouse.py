@@ -13,6 +13,7 @@ import re
 import sys
 import tarfile
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -91,9 +92,18 @@ def make_unbuildable_sdist(dest: Path, name: str, version: str) -> Path:
     return path
 
 
-def make_simple_index(files_dir: Path, root: Path) -> str:
-    """A PEP 503 index at ``root``/simple over every distribution in ``files_dir``; returns its file:// URL."""
+def make_simple_index(files_dir: Path, root: Path, relative: bool = False) -> str:
+    """A PEP 503 index at ``root``/simple over every distribution in ``files_dir``; returns its file:// URL.
+
+    ``relative`` copies the files under ``root``/files and links them relatively, so that the
+    index can be served over HTTP as it is.
+    """
     simple = root / "simple"
+    if relative:
+        import shutil
+
+        shutil.copytree(files_dir, root / "files", dirs_exist_ok=True)
+        files_dir = root / "files"
     by_project: dict[str, list[Path]] = {}
     for f in sorted(files_dir.iterdir()):
         stem = f.name.split("-")[0]
@@ -103,7 +113,8 @@ def make_simple_index(files_dir: Path, root: Path) -> str:
     for project, dists in by_project.items():
         (simple / project).mkdir(exist_ok=True)
         anchors = "".join(
-            f'<a href="{d.resolve().as_uri()}#sha256={hashlib.sha256(d.read_bytes()).hexdigest()}">{d.name}</a>\n'
+            f'<a href="{f"../../files/{d.name}" if relative else d.resolve().as_uri()}'
+            f'#sha256={hashlib.sha256(d.read_bytes()).hexdigest()}">{d.name}</a>\n'
             for d in dists
         )
         (simple / project / "index.html").write_text(f"<!DOCTYPE html><html><body>\n{anchors}</body></html>\n")
@@ -165,3 +176,24 @@ def write_project(root: Path, deps=(), dev=(), extras=None, name="demo", setting
         lines += ["[tool.scaffolder]", 'template = "test"', f'python = "{PY}"', settings]
     path.write_text("\n".join(lines) + "\n")
     return root
+
+
+@contextmanager
+def serve(root: Path):
+    """Serve ``root`` over HTTP on a free local port; yields the base URL."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # noqa: ANN002
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
