@@ -117,23 +117,25 @@ def test_seq2seq_demo_learns(tmp_path):
 
 def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path):
     # Dropout on: the RNG state must be restored too, not only weights, optimizer and data position.
-    args = [*SMALL, "--dropout=0.1", "--max_steps=80", "--checkpoint_interval=10", "--eval_interval=0"]
-    train(load_config(TrainConfig, GPT_TINY, args), tmp_path / "straight")
+    # decay_steps pins the LR schedule, so the killed run can be endless (it must not finish before
+    # the kill, however slow the machine) and the resumed run stops where the straight one did.
+    args = [*SMALL, "--dropout=0.1", "--decay_steps=100", "--checkpoint_interval=10", "--eval_interval=0"]
+    train(load_config(TrainConfig, GPT_TINY, [*args, "--max_steps=100"]), tmp_path / "straight")
 
     out = tmp_path / "killed"
-    cmd = package_cmd("train", "--config", str(GPT_TINY), "--out", str(out), *args)
-    proc = start(cmd)
+    endless = [*args, "--max_steps=100000"]
+    proc = start(package_cmd("train", "--config", str(GPT_TINY), "--out", str(out), *endless))
     wait_for(lambda: (out / "ckpt.pt").exists(), proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed_at = torch.load(out / "ckpt.pt", weights_only=True)["step"]
-    assert proc.returncode == -signal.SIGKILL and 0 < killed_at < 80, killed_at
+    assert proc.returncode == -signal.SIGKILL and 0 < killed_at < 100, killed_at
 
-    result = train(load_config(TrainConfig, GPT_TINY, args), out, resume=True)
-    assert result.exit_code == 0 and result.step == 80
+    result = train(load_config(TrainConfig, GPT_TINY, [*args, "--max_steps=100"]), out, resume=True)
+    assert result.exit_code == 0 and result.step == 100
     assert_same_weights(weights(tmp_path / "straight"), weights(out), atol=1e-6)
     steps = [r["step"] for r in read_metrics(out / "metrics.jsonl") if "loss" in r]
-    assert steps == sorted(set(steps)) and steps[-1] == 80  # no duplicates from the killed run
+    assert steps == sorted(set(steps)) and steps[-1] == 100  # no duplicates from the killed run
 
 
 def test_sigterm_saves_a_loadable_checkpoint_and_exits_cleanly(tmp_path):
