@@ -20,8 +20,13 @@ from scaffolder.envs import get_backend
 pytestmark = pytest.mark.slow
 
 
+# The Jupyter dirs the module fixture registered its kernel in (each test otherwise gets fresh ones).
+JUPYTER_ENV: dict[str, str] = {}
+
+
 def _scaffolder(*args, cwd):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SCAFFOLDER_TORCH", "SCAFFOLDER_INDEX"))}
+    env.update(JUPYTER_ENV)
     env["PYTHONPATH"] = str(REPO)
     # Compiling ~1.4 GB of bytecode takes about 2 minutes here; test_envs_venv proves it happens.
     env["SCAFFOLDER_COMPILE_BYTECODE"] = "0"
@@ -32,6 +37,7 @@ def _scaffolder(*args, cwd):
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     out = tmp_path_factory.mktemp("e2e")
+    JUPYTER_ENV.update({k: v for k, v in os.environ.items() if k.startswith("JUPYTER_")})
     proc = _scaffolder("new", "sentiment-bot", "-t", "transformer", "--no-input", "--set",
                        "torch_requirement=torch==2.13.0", "--torch", "cpu", "--json", cwd=out)
     assert proc.returncode == 0, proc.stderr[-3000:]
