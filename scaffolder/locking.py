@@ -22,7 +22,7 @@ from .indexes import load_index_config
 from .lock_inputs import InputSet, LockInputs, fingerprint, gather
 from .pythons import find_interpreters
 from .resolvers import compile_requirements
-from .torch_variant import TORCH_PACKAGES, check_locked_torch, variant_index
+from .torch_variant import TORCH_PACKAGES, check_locked_torch, local_variant_pin, variant_index
 from .transaction import Transaction
 
 MAIN_LOCK = "requirements.lock"
@@ -78,6 +78,11 @@ def lock_project(
                   constraints=list(config.constraints), upgrade=upgrade, upgrade_packages=upgrade_packages)
     name = pyproject.get("project", {}).get("name") or root.name
     with temporary_dir_beside(root / MAIN_LOCK, prefix=".scaffolder-lock-") as tmp:
+        local_pin = local_variant_pin(torch, config.find_links, python) if inputs.uses_torch and not torch_index \
+            else None
+        if local_pin:
+            (tmp / "torch-variant.txt").write_text(local_pin + "\n", encoding="utf-8")
+            common["constraints"] = [*common["constraints"], str(tmp / "torch-variant.txt")]
         main = _resolve(inputs.main, tmp, previous=_previous(root / MAIN_LOCK, torch_key, reporter), **common)
         _check_torch(main, torch, inputs)
         _finish(main, inputs.main, python, torch_key, main_fp, torch_index)

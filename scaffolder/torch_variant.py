@@ -133,6 +133,36 @@ def check_locked_torch(variant: str, torch_version: str | None, platform: str = 
         )
 
 
+def local_variant_pin(variant: str, find_links: Iterable[str], python: str) -> str | None:
+    """``torch==X+variant`` for the newest such wheel in a local find-links folder that fits ``python``.
+
+    A wheelhouse serves the variant, but an index beside it may offer a newer plain (CUDA) torch, and
+    resolvers take the newest version: pinning the wheelhouse's build keeps the variant.
+    """
+    from packaging.version import InvalidVersion, Version
+
+    tag = "cp" + python.replace(".", "")[:3]
+    best: Version | None = None
+    for link in find_links:
+        if "://" in link and not link.startswith("file://"):
+            continue
+        path = Path(link[len("file://"):]) if link.startswith("file://") else Path(link)
+        try:
+            names = [p.name for p in path.glob(f"torch-*+{variant}-*.whl")]
+        except OSError:
+            continue
+        for name in names:
+            parts = name[: -len(".whl")].split("-")
+            if len(parts) < 5 or parts[2] != tag:
+                continue
+            try:
+                version = Version(parts[1])
+            except InvalidVersion:
+                continue
+            best = version if best is None or version > best else best
+    return f"torch=={best}" if best is not None else None
+
+
 def _holds_variant(link: str, variant: str) -> bool:
     path = Path(link[len("file://"):]) if link.startswith("file://") else Path(link)
     if "://" in link and not link.startswith("file://"):

@@ -106,3 +106,17 @@ def test_locked_torch_must_be_the_requested_build():
         check_locked_torch("cpu", "2.13.0", "linux")
     with pytest.raises(LockError, match="not the cu126 build"):
         check_locked_torch("cu126", "2.13.0+cpu", "linux")
+
+
+def test_local_variant_pin_takes_the_newest_fitting_wheel(tmp_path):
+    from scaffolder.torch_variant import local_variant_pin
+
+    for name in ("torch-2.12.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl",
+                 "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl",
+                 "torch-2.14.0+cpu-cp312-cp312-manylinux_2_28_x86_64.whl",
+                 "torch-2.15.0-cp311-cp311-manylinux_2_28_x86_64.whl"):
+        (tmp_path / name).write_bytes(b"")
+    assert local_variant_pin("cpu", [str(tmp_path)], "3.11") == "torch==2.13.0+cpu"
+    assert local_variant_pin("cpu", [tmp_path.as_uri()], "3.12") == "torch==2.14.0+cpu"
+    assert local_variant_pin("cu126", [str(tmp_path)], "3.11") is None
+    assert local_variant_pin("cpu", ["https://example.com/wheels"], "3.11") is None
