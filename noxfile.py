@@ -16,7 +16,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
-    session.run("ruff", "check", "scaffolder", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", "scaffolder", "tests", "benchmarks", "scripts", "noxfile.py")
 
 
 @nox.session

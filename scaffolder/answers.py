@@ -71,5 +71,6 @@ def load_answers_file(path: Path) -> dict[str, Any]:
     if isinstance(data, dict) and "cookiecutter" in data and isinstance(data["cookiecutter"], dict):
         data = data["cookiecutter"]  # accept cookiecutter replay files
     if not isinstance(data, dict):
-        raise InvalidAnswer(f"answers file {path} must hold a mapping of variable names to values")
+        raise InvalidAnswer(f"answers file {path} must hold a mapping of variable names to values",
+                            "write it as {\"variable\": value, ...}")
     return data

@@ -153,7 +153,7 @@ def resolve(spec: str | None, checkout: str | None = None) -> TemplateSource:
         if name in plugins:
             ep, path, error = plugins[name]
             if path is None:
-                raise TemplateError(error or f"template plugin {name!r} is broken")
+                raise TemplateError(error or f"template plugin {name!r} is broken", "reinstall or remove its package")
             dist = getattr(ep, "dist", None)
             return TemplateSource(
                 f"plugin:{name}", "plugin", str(path), True, None,
@@ -293,7 +293,8 @@ def build_answers(
     except ValueError as exc:
         raise InvalidAnswer(str(exc), "pick one of the listed values") from None
     except CookiecutterException as exc:
-        raise TemplateError(f"template variables could not be rendered: {exc}") from None
+        raise TemplateError(f"template variables could not be rendered: {exc}",
+                            "check the template's cookiecutter.json and your answers") from None
     # cookiecutter turns every non-string answer into a string; keep ours typed.
     for key, value in overrides.items():
         if not isinstance(value, str) and not isinstance(variables.get(key), list):
@@ -362,5 +363,6 @@ def render(fetched: FetchedTemplate, answers: dict[str, Any], output_dir: Path,
     for root, dirs, files in os.walk(project):
         for name in dirs + files:
             if not is_within(Path(root) / name, output_dir):
-                raise UnsafePath(f"rendered path {name!r} points outside the project (symlink?)")
+                raise UnsafePath(f"rendered path {name!r} points outside the project (symlink?)",
+                                "the template must not contain links that leave the project")
     return project

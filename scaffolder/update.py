@@ -130,7 +130,8 @@ def _merge_text(ours: bytes, base: bytes, theirs: bytes, work: Path) -> tuple[by
         capture_output=True,
     )
     if proc.returncode < 0 or proc.returncode > 127:
-        raise TemplateError(f"git merge-file failed: {proc.stderr.decode(errors='replace').strip()}")
+        raise TemplateError(f"git merge-file failed: {proc.stderr.decode(errors='replace').strip()}",
+                            "check that git is installed and on PATH")
     return proc.stdout, proc.returncode > 0
 
 

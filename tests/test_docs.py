@@ -22,3 +22,10 @@ def test_every_command_is_documented():
     text = (REPO / "docs" / "commands.md").read_text()
     missing = [name for name in COMMANDS if f"`scaffolder {name}" not in text]
     assert not missing, f"docs/commands.md does not document: {missing}"
+
+
+def test_error_reference_is_current():
+    """docs/error-reference.md lists every error in the source; regenerate it when errors change."""
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "gen_error_docs.py"), "--check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
