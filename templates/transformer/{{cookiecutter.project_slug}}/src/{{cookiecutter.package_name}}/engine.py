@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -133,13 +134,13 @@ def fit(
     best: dict[str, Any] = {"step": 0, "metrics": None}
     bad_evals, stopped_early, step, epoch = 0, False, 0, 0
     samples = tokens = 0
-    train_seconds = 0.0
+    train_seconds = cpu_seconds = 0.0  # wall clock; CPU time of this process (steadier on shared hosts)
     window_loss = torch.zeros((), device=device)
     window_steps = 0
     batch_iter = iter(batches(epoch))
     model.train()
     synchronize(device)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     while step < settings.max_steps:
         batch = next(batch_iter, None)
         if batch is None:
@@ -189,6 +190,7 @@ def fit(
         if evaluate is not None and ((settings.eval_every and step % settings.eval_every == 0) or last):
             synchronize(device)
             train_seconds += time.perf_counter() - started
+            cpu_seconds += time.process_time() - cpu_started
             stop = False
             if dist.is_main:
                 model.eval()
@@ -210,11 +212,12 @@ def fit(
                     stop = settings.patience > 0 and bad_evals >= settings.patience
             stopped_early = _broadcast_flag(stop, dist) and not last
             synchronize(device)
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             if stopped_early:
                 break
     synchronize(device)
     train_seconds += time.perf_counter() - started
+    cpu_seconds += time.process_time() - cpu_started
     return {
         "steps": step,
         "epochs": epoch + 1,
@@ -222,6 +225,7 @@ def fit(
         "best_step": best["step"],
         "best": best["metrics"],
         "train_seconds": round(train_seconds, 3),
+        "train_cpu_seconds": round(cpu_seconds, 3),
         "train_samples_per_s": round(samples * dist.world_size / max(train_seconds, 1e-9), 2),
         "train_tokens_per_s": round(tokens * dist.world_size / max(train_seconds, 1e-9), 1),
     }
@@ -248,6 +252,9 @@ def save_model(model: Any, tokenizer: Any, dest: Path) -> None:
     """save_pretrained into a temporary folder, then swap it in: a crash never leaves half a model."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the model folder should not be
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     old = dest.with_name(f".{dest.name}-old")
@@ -299,6 +306,7 @@ def train_and_save(
         "train_samples_per_s": summary["train_samples_per_s"],
         "train_tokens_per_s": summary["train_tokens_per_s"],
         "train_seconds": summary["train_seconds"],
+        "train_cpu_seconds": summary["train_cpu_seconds"],
         "precision": settings.precision,
         "device": str(dist.device),
         "world_size": dist.world_size,
