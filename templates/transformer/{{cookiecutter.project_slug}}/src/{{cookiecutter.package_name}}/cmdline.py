@@ -22,7 +22,7 @@ def parse_job(
 ) -> tuple[T, Path | None]:
     """(config, out dir) from the command line; bad input exits with one line (``fail``)."""
     parser = argparse.ArgumentParser(
-        prog=prog,
+        prog=f"python -m {__name__.rpartition('.')[0]} {prog}",
         description=(doc or "").strip().splitlines()[0] if doc else None,
         epilog="Any config key can be overridden: "
         + " ".join(f"--{f.name}=..." for f in dataclasses.fields(cls)),

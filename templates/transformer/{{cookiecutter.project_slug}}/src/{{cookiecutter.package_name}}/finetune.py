@@ -2,7 +2,7 @@
 
     python -m PACKAGE finetune --config configs/finetune-demo.toml --out runs/sentiment
     torchrun --nproc_per_node=8 -m PACKAGE finetune --config configs/finetune-demo.toml --out runs/s
-    accelerate launch -m PACKAGE finetune --config configs/finetune-demo.toml --out runs/s
+    accelerate launch --multi_gpu --num_processes 8 -m PACKAGE finetune --config CONFIG --out runs/s
 
 Data: any CSV/TSV/JSONL/JSON file, a file inside a package (pkg:...), or a datasets name, with a
 text and a label column; the label set, num_labels and the label maps are inferred from it.
