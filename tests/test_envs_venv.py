@@ -3,7 +3,7 @@
 import subprocess
 
 import pytest
-from wheelhouse import PY
+from wheelhouse import PY, make_wheel
 
 from scaffolder import lockfile
 from scaffolder.envs import get_backend
@@ -88,3 +88,19 @@ def test_bytecode_compilation_can_be_skipped(tmp_path, offline, local_index, bac
     backend.sync(env, lock)
     assert backend.installed(env)["sc-beta"] == "2.0"
     assert not (backend.site_packages(env) / "sc_beta" / "__pycache__").exists()
+
+
+def test_shipped_test_suites_are_not_compiled(tmp_path, offline, backend, monkeypatch):
+    import hashlib
+
+    wheel = make_wheel(tmp_path / "wheels", "sc-suite", "1.0", extra={"sc_suite/tests/test_it.py": "X = 1\n",
+                                                                       "sc_suite/core.py": "Y = 2\n"})
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "wheels"))
+    lock = tmp_path / "lock.txt"
+    lock.write_text(f"sc-suite==1.0 --hash=sha256:{hashlib.sha256(wheel.read_bytes()).hexdigest()}\n")
+    env = tmp_path / ".venv"
+    backend.create(env)
+    backend.sync(env, lock)
+    package = backend.site_packages(env) / "sc_suite"
+    assert [p.name.split(".")[0] for p in sorted((package / "__pycache__").glob("*.pyc"))] == ["__init__", "core"]
+    assert not (package / "tests" / "__pycache__").exists()

@@ -26,8 +26,9 @@ def _record_hash(data: bytes) -> str:
 
 
 def make_wheel(dest: Path, name: str, version: str, requires: tuple[str, ...] | list[str] = (),
-               body: str | None = None, requires_python: str | None = None) -> Path:
-    """A pure-Python wheel of ``name`` whose module has ``VERSION`` and imports nothing."""
+               body: str | None = None, requires_python: str | None = None, extra: dict | None = None) -> Path:
+    """A pure-Python wheel of ``name`` whose module has ``VERSION`` and imports nothing; ``extra``
+    adds files (path in the wheel -> text)."""
     dist = canonical(name).replace("-", "_")
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / f"{dist}-{version}-py3-none-any.whl"
@@ -41,6 +42,7 @@ def make_wheel(dest: Path, name: str, version: str, requires: tuple[str, ...] | 
         f"{info}/METADATA": metadata,
         f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: scaffolder-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
+    files.update(extra or {})
     record = "".join(f"{p},{_record_hash(t.encode())},{len(t.encode())}\n" for p, t in files.items())
     files[f"{info}/RECORD"] = record + f"{info}/RECORD,,\n"
     with zipfile.ZipFile(path, "w") as zf:

@@ -7,7 +7,7 @@ from pathlib import Path
 from ..errors import EnvError
 from ..indexes import load_index_config, uv_environ, uv_index_args
 from ..tools import find_uv, run
-from .venv import VenvBackend, compile_bytecode
+from .venv import VenvBackend
 
 
 class UvBackend(VenvBackend):
@@ -29,6 +29,5 @@ class UvBackend(VenvBackend):
         sources = load_index_config()
         cmd = [find_uv(), "pip", "sync", str(lock_file), "--python", str(self.python(path)), "--require-hashes",
                "--allow-empty-requirements", "--quiet", "--color", "never", "--no-progress", *uv_index_args(sources)]
-        if compile_bytecode():
-            cmd.append("--compile-bytecode")
         run(cmd, env=uv_environ(), what=f"installing into {Path(path).name}", error=EnvError, sources=sources)
+        self.compile(path)

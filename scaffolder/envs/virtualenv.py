@@ -14,7 +14,7 @@ from .. import lockfile
 from ..errors import EnvError
 from ..indexes import load_index_config, pip_index_args
 from ..tools import python_module_cmd, run
-from .venv import VenvBackend, compile_bytecode
+from .venv import VenvBackend
 
 
 class VirtualenvBackend(VenvBackend):
@@ -38,10 +38,10 @@ class VirtualenvBackend(VenvBackend):
         python = str(self.python(path))
         where = f"installing into {Path(path).name}"
         if wanted:
-            # pip compiles bytecode at install unless told not to, whatever PYTHONDONTWRITEBYTECODE says.
             run([python, "-m", "pip", "install", "--require-hashes", "--no-deps", "--no-input",
-                 "--disable-pip-version-check", "--quiet", *([] if compile_bytecode() else ["--no-compile"]),
-                 *pip_index_args(), "-r", str(lock_file)], what=where, error=EnvError, sources=load_index_config())
+                 "--disable-pip-version-check", "--quiet", "--no-compile", *pip_index_args(), "-r", str(lock_file)],
+                what=where, error=EnvError, sources=load_index_config())
         extra = sorted(set(self.installed(path)) - set(wanted) - self.keep)
         if extra:
             run([python, "-m", "pip", "uninstall", "--yes", "--quiet", *extra], what=where, error=EnvError)
+        self.compile(path)
