@@ -22,7 +22,7 @@ from .envs import get_backend
 from .envs.venv import VenvBackend, looks_like_venv
 from .errors import EnvError, LockError, UsageError
 from .fsutil import is_within
-from .lock_inputs import gather
+from .lock_inputs import ALL_EXTRAS, LockInputs, gather
 from .locking import DEV_LOCK, MAIN_LOCK, LockResult, fingerprints, lock_project, lock_state
 from .project import Project
 from .pythons import current_version, find_python
@@ -97,6 +97,17 @@ def env_path(project: Project) -> Path:
         raise UsageError(f"env_path {rel!r} would make the project itself the environment",
                          "set env_path in [tool.scaffolder] to a subdirectory such as .venv")
     return path
+
+
+def project_extras(project: Project) -> list[str] | str:
+    """The optional-dependencies extras the project locks (``extras`` in [tool.scaffolder]; "*": all)."""
+    extras = project.settings.get("extras") or []
+    return extras if extras == ALL_EXTRAS else list(extras)
+
+
+def project_inputs(project: Project) -> LockInputs:
+    """What the project's lock is made from, with the extras it chose."""
+    return gather(project.root, project.pyproject, project_extras(project))
 
 
 def lock_files(root: Path) -> list[tuple[str, Path]]:
@@ -234,7 +245,9 @@ class VenvManager:
         return {"path": str(env), "removed": True}
 
     def lock(self, project: Project, settings, *, upgrade: bool = False, upgrade_packages: Sequence[str] = (),
-             reporter: Reporter | None = None, txn: Transaction | None = None) -> LockResult:
+             reporter: Reporter | None = None, txn: Transaction | None = None,
+             extras: Sequence[str] | str | None = None) -> LockResult:
+        """Lock the project; ``extras`` (None: the recorded ones) chooses optional-dependencies extras."""
         from .resolvers import default_engine
         from .torch_variant import resolve_variant
 
@@ -242,12 +255,16 @@ class VenvManager:
         version = wanted_python(project, settings)
         torch = resolve_variant(settings.get("torch"))
         engine = settings.get("installer") or project.settings.get("installer") or default_engine()
+        extras = project_extras(project) if extras is None else extras
         with reporter.step(f"lock with {'uv' if engine == 'uv' else 'pip-compile'} (Python {version}, torch {torch})"):
             result = lock_project(project.root, project.pyproject, python=version, torch=torch, engine=engine,
-                                  upgrade=upgrade, upgrade_packages=upgrade_packages, reporter=reporter, txn=txn)
-        changes = dict(python=version, torch=torch, lock=MAIN_LOCK)
+                                  upgrade=upgrade, upgrade_packages=upgrade_packages, reporter=reporter, txn=txn,
+                                  extras=extras)
+        changes = dict(python=version, torch=torch, lock=MAIN_LOCK, extras=extras or None)
         if txn is not None:  # a caller inside a transaction records the settings once it succeeds
-            project.settings.update(changes)
+            project.settings.update({k: v for k, v in changes.items() if v is not None})
+            for key in [k for k, v in changes.items() if v is None]:
+                project.settings.pop(key, None)
         else:
             project.update_settings(**changes)
         return result
@@ -255,7 +272,7 @@ class VenvManager:
     def lock_states(self, project: Project, settings) -> dict[str, tuple[str, str]]:
         from .torch_variant import resolve_variant
 
-        inputs = gather(project.root, project.pyproject)
+        inputs = project_inputs(project)
         main_fp, dev_fp = fingerprints(inputs, wanted_python(project, settings), resolve_variant(settings.get("torch")))
         return {MAIN_LOCK: lock_state(project.root / MAIN_LOCK, main_fp),
                 DEV_LOCK: lock_state(project.root / DEV_LOCK, dev_fp)}

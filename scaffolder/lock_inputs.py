@@ -1,15 +1,16 @@
 """What a lock is made from, and a fingerprint of it that tells when the lock is stale.
 
-Main set: ``requirements.in`` if the project has one, else ``[project].dependencies`` plus every
-optional-dependencies extra. Dev set: ``requirements-dev.in`` if present, else every
-``[dependency-groups]`` group. References to the project itself (``me[extra]``) are dropped: the
-project's own code is not locked.
+Main set: ``requirements.in`` if the project has one, else ``[project].dependencies`` plus the
+optional-dependencies extras the project chose (``extras`` in [tool.scaffolder]). Dev set:
+``requirements-dev.in`` if present, else every ``[dependency-groups]`` group. References to the
+project itself (``me[extra]``) stand for that extra's requirements; the project's own code is not locked.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from .torch_variant import TORCH_PACKAGES
 
 REQUIREMENTS_IN = "requirements.in"
 REQUIREMENTS_DEV_IN = "requirements-dev.in"
+ALL_EXTRAS = "*"
 
 
 @dataclass
@@ -63,7 +65,9 @@ class LockInputs:
         return bool((self.main.names() | self.dev.names()) & TORCH_PACKAGES)
 
 
-def gather(root: Path, pyproject: dict[str, Any]) -> LockInputs:
+def gather(root: Path, pyproject: dict[str, Any], extras: Sequence[str] | str = ()) -> LockInputs:
+    """The project's lock inputs; ``extras`` names the optional-dependencies extras that go into the
+    main set (``"*"`` for every one). Like pip, uv and poetry, none by default."""
     root = Path(root)
     project = pyproject.get("project", {})
     me = canonical_name(project.get("name", "")) if project.get("name") else None
@@ -73,13 +77,20 @@ def gather(root: Path, pyproject: dict[str, Any]) -> LockInputs:
         if "dependencies" in project.get("dynamic", []):
             raise LockError("[project].dependencies is dynamic, so it cannot be locked",
                             f"list the dependencies in {REQUIREMENTS_IN}")
-        extras = project.get("optional-dependencies", {}) or {}
+        available = project.get("optional-dependencies", {}) or {}
+        chosen = list(available) if extras == ALL_EXTRAS else [canonical_name(e) for e in extras]
+        by_name = {canonical_name(k): k for k in available}
+        unknown = [e for e in chosen if canonical_name(e) not in by_name]
+        if unknown:
+            raise UsageError(f"the project has no extra {', '.join(map(repr, unknown))}",
+                             f"its extras are: {', '.join(available) or 'none'}")
         reqs = list(project.get("dependencies", []) or [])
-        for extra in extras.values():
-            reqs += list(extra)
+        for extra in chosen:
+            reqs += list(available[by_name[canonical_name(extra)]])
+        reqs = _expand_self(reqs, available, me)
         description = "pyproject.toml [project] dependencies"
-        if extras:
-            description += f" and optional-dependencies ({', '.join(extras)})"
+        if chosen:
+            description += f" and extras ({', '.join(by_name[canonical_name(e)] for e in chosen)})"
         main = InputSet("main", "pyproject.toml", description, requirements=_normalise(reqs, me))
     if (root / REQUIREMENTS_DEV_IN).is_file():
         dev = InputSet("dev", REQUIREMENTS_DEV_IN, REQUIREMENTS_DEV_IN, files=[root / REQUIREMENTS_DEV_IN])
@@ -88,6 +99,7 @@ def gather(root: Path, pyproject: dict[str, Any]) -> LockInputs:
         reqs = []
         for name in groups:
             reqs += _expand_group(groups, name, ())
+        reqs = _expand_self(reqs, project.get("optional-dependencies", {}) or {}, me)
         description = f"pyproject.toml [dependency-groups] ({', '.join(groups)})" if groups else "none"
         dev = InputSet("dev", "pyproject.toml", description, requirements=_normalise(reqs, me))
     return LockInputs(main, dev)
@@ -121,6 +133,29 @@ def _normalise(reqs: list[str], me: str | None) -> list[str]:
         req.name = canonical_name(req.name)
         out[str(req)] = None
     return list(out)
+
+
+def _expand_self(reqs: list[str], available: dict[str, Any], me: str | None, seen: tuple[str, ...] = ()
+                 ) -> list[str]:
+    """Replace references to the project itself (``me[extra]``) by that extra's requirements."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    by_name = {canonical_name(k): k for k in available}
+    out: list[str] = []
+    for text in reqs:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            out.append(text)  # _normalise reports it
+            continue
+        if not (me and canonical_name(req.name) == me):
+            out.append(text)
+            continue
+        for extra in req.extras:
+            key = by_name.get(canonical_name(extra))
+            if key is not None and key not in seen:
+                out += _expand_self(list(available[key]), available, me, (*seen, key))
+    return out
 
 
 def _expand_group(groups: dict[str, Any], name: str, seen: tuple[str, ...]) -> list[str]:

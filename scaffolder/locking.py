@@ -64,10 +64,11 @@ def lock_project(
     upgrade_packages: Sequence[str] = (),
     reporter: Reporter | None = None,
     txn: Transaction | None = None,
+    extras: Sequence[str] | str = (),
 ) -> LockResult:
     root = Path(root)
     reporter = reporter or Reporter()
-    inputs = gather(root, pyproject)
+    inputs = gather(root, pyproject, extras)
     config = load_index_config()
     torch_key = torch if inputs.uses_torch else None
     torch_index = variant_index(torch, config.find_links, load_settings().torch_indexes()) if inputs.uses_torch \

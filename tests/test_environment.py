@@ -234,3 +234,20 @@ def test_create_with_a_corrupted_lock_changes_nothing(project):
     assert "has no --hash" in error_of(sc("env", "create", ok=1))
     assert (project / "requirements.lock").read_text() == "sc-alpha==2.0\n"
     assert not (project / ".venv").exists()
+
+
+def test_extras_are_chosen_recorded_and_part_of_freshness(project):
+    write_project(project, deps=["sc-alpha"], extras={"more": ["sc-gamma"]})
+    sc("lock")
+    assert "sc-gamma" not in lockfile.read(project / "requirements.lock").versions()
+    sc("lock", "--extra", "more")
+    assert Project.load(project).settings["extras"] == ["more"]
+    assert lockfile.read(project / "requirements.lock").versions()["sc-gamma"] == "1.0"
+    sc("lock", "--check")
+    write_project(project, deps=["sc-alpha"], extras={"more": ["sc-gamma", "sc-devtool"]})
+    sc("lock", "--check", ok=EXIT_DRIFT)
+    sc("lock", "--no-extras")
+    assert "extras" not in Project.load(project).settings
+    sc("lock", "--check")
+    assert "exclude each other" in error_of(sc("lock", "--extra", "more", "--all-extras", ok=2))
+    assert "no extra 'gpu'" in error_of(sc("lock", "--extra", "gpu", ok=2))

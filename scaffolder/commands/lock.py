@@ -13,20 +13,29 @@ from ..console import current_reporter, print_json
               help="PyTorch build to lock; recorded in the project  [default: the project's, else auto]")
 @click.option("--installer", type=click.Choice(["uv", "pip"]), default=None,
               help="Resolve with uv pip compile or pip-tools' pip-compile  [default: the project's]")
+@click.option("--extra", "extras", multiple=True, metavar="NAME",
+              help="Lock this optional-dependencies extra too (repeatable); recorded in the project.")
+@click.option("--all-extras", is_flag=True, help="Lock every optional-dependencies extra; recorded.")
+@click.option("--no-extras", is_flag=True, help="Lock no extras (forget the recorded ones).")
 @click.option("--backend", type=click.Choice(["venv", "conda"]), default=None,
               help="Environment kind  [default: the project's, else venv]")
 @click.option("--check", "check_only", is_flag=True, help="Only say whether the lock is fresh (exit 3 if not).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def lock(upgrade, upgrade_packages, torch, installer, backend, check_only, as_json) -> None:
+def lock(upgrade, upgrade_packages, torch, installer, extras, all_extras, no_extras, backend, check_only,
+         as_json) -> None:
     """Pin the project's dependencies with hashes into requirements.lock and requirements-dev.lock."""
     from ..environment import load_settings, manager_for
-    from ..errors import DriftFound
+    from ..errors import DriftFound, UsageError
+    from ..lock_inputs import ALL_EXTRAS
     from ..mutex import project_mutex
     from ..project import Project
     from ..torch_variant import validate_variant
 
     if torch is not None:
         validate_variant(torch)
+    if sum(map(bool, (extras, all_extras, no_extras))) > 1:
+        raise UsageError("--extra, --all-extras and --no-extras exclude each other", "pass only one kind")
+    chosen = list(extras) if extras else ALL_EXTRAS if all_extras else [] if no_extras else None
     project = Project.find()
     settings = load_settings(project, torch=torch, installer=installer, backend=backend)
     manager = manager_for(settings.get("backend"))
@@ -42,8 +51,9 @@ def lock(upgrade, upgrade_packages, torch, installer, backend, check_only, as_js
             reporter.info("the lock is fresh")
         return
     with project_mutex(project.root, reporter):
+        kwargs = {} if chosen is None else {"extras": chosen}
         result = manager.lock(project, settings, upgrade=upgrade, upgrade_packages=upgrade_packages,
-                              reporter=reporter)
+                              reporter=reporter, **kwargs)
     data = result.as_dict()
     if as_json:
         print_json(data)
