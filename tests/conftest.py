@@ -16,6 +16,10 @@ def _isolate(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.setenv(var, str(home / var.lower()))
     monkeypatch.setenv("SCAFFOLDER_CONFIG", str(home / "scaffolder.toml"))
     monkeypatch.delenv("NO_COLOR", raising=False)
+    # Jupyter also searches the user site (~/.local/share/jupyter), where kernels made outside the
+    # tests live; without the user site only the isolated and system directories are searched.
+    monkeypatch.setenv("PYTHONNOUSERSITE", "1")
+    monkeypatch.setattr("site.ENABLE_USER_SITE", False)
     return home
 
 
