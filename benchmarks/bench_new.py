@@ -1,7 +1,7 @@
 """`scaffolder new` (render, env, lock, install) vs the manual path a user types today.
 
 Manual path, on the same template and pins: cookiecutter, python -m venv, pip-compile
---generate-hashes (main with extras, then dev constrained by main), pip install -r both.
+--generate-hashes (main, then dev constrained by main), pip install -r both.
 scaffolder: `scaffolder new -t transformer --no-kernel` (the manual path registers no kernel).
 Both with this machine's package configuration and warm caches, run alternately; prints medians
 and the ratio (target <= 0.15x).
@@ -53,7 +53,7 @@ def main() -> None:
             (project / "dev.in").write_text("-c requirements.txt\n" + "\n".join(DEV_GROUP) + "\n")
             compile_cmd = [sys.executable, "-m", "piptools", "compile", "--generate-hashes", "--allow-unsafe",
                            "--strip-extras", "--quiet"]
-            took += time_command([*compile_cmd, "--all-extras", "-o", "requirements.txt", "pyproject.toml"],
+            took += time_command([*compile_cmd, "-o", "requirements.txt", "pyproject.toml"],
                                  cwd=project)
             took += time_command([*compile_cmd, "-o", "requirements-dev.txt", "dev.in"], cwd=project)
             took += time_command([".venv/bin/python", "-m", "pip", "install", "-q", "-r", "requirements.txt",
