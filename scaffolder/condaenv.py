@@ -278,8 +278,12 @@ class CondaManager:
             atomic_write_text(files.vp_file, text)
 
     def lock(self, project: Project, settings, *, upgrade: bool = False, upgrade_packages: Sequence[str] = (),  # noqa: ANN001
-             reporter: Reporter | None = None, txn: Transaction | None = None):
+             reporter: Reporter | None = None, txn: Transaction | None = None, extras: Sequence[str] | None = None):
         from .console import Reporter
+
+        if extras is not None:
+            raise UsageError("--extra, --all-extras and --no-extras choose extras for venv projects",
+                             "a conda project lists its packages in environment.yml: edit it, then lock")
         from .locking import LockResult
 
         reporter = reporter or Reporter()

@@ -116,3 +116,10 @@ def test_tampered_lock_is_refused_by_sync_and_reported_by_check(tmp_path, conda_
     assert cc.snapshot(project / ".conda") == before
     report = json.loads(run("check", "--json", cwd=project, code=3).stdout)
     assert "not match its archive" in report["checks"]["environment"][0]
+
+
+def test_extras_options_are_refused_for_conda_projects(tmp_path, conda_env):
+    run("new", "demo", "-t", "minimal", "-o", str(tmp_path), "--no-input", "--env", "conda", "--python", cc.PY,
+        "--no-kernel")
+    result = run("lock", "--extra", "x", cwd=tmp_path / "demo", code=2)
+    assert "environment.yml" in result.output and "Traceback" not in result.output
