@@ -31,7 +31,7 @@ from .condalock import (
     stale_platforms,
 )
 from .errors import EnvError, LockError, UsageError
-from .fsutil import atomic_copy, atomic_write_text
+from .fsutil import atomic_copy, atomic_write_text, remove_tree
 
 if TYPE_CHECKING:  # pragma: no cover
     from conda_lock.lockfile.v2prelim.models import Lockfile
@@ -380,7 +380,7 @@ class CondaManager:
         return data
 
     def remove(self, project: Project, settings, *, reporter: Reporter | None = None) -> dict[str, Any]:  # noqa: ANN001
-        from .environment import BEFORE_REMOVE, _remove_tree
+        from .environment import BEFORE_REMOVE
 
         prefix = prefix_for(project.root, project.settings, self.engine(settings))
         if not prefix.exists():
@@ -390,7 +390,7 @@ class CondaManager:
                            "delete it yourself if it should go")
         for hook in BEFORE_REMOVE:
             hook(project, prefix)
-        _remove_tree(prefix)
+        remove_tree(prefix)
         return {"path": str(prefix), "removed": True}
 
     def check(self, project: Project, settings) -> list[str]:  # noqa: ANN001

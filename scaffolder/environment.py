@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,7 +20,7 @@ from .console import Reporter
 from .envs import get_backend
 from .envs.venv import VenvBackend, looks_like_venv
 from .errors import EnvError, LockError, UsageError
-from .fsutil import is_within
+from .fsutil import is_within, remove_tree
 from .lock_inputs import ALL_EXTRAS, LockInputs, gather
 from .locking import DEV_LOCK, MAIN_LOCK, LockResult, fingerprints, lock_project, lock_state
 from .project import Project
@@ -241,7 +240,7 @@ class VenvManager:
                            "delete it yourself if it should go")
         for hook in BEFORE_REMOVE:
             hook(project, env)
-        _remove_tree(env)
+        remove_tree(env)
         return {"path": str(env), "removed": True}
 
     def lock(self, project: Project, settings, *, upgrade: bool = False, upgrade_packages: Sequence[str] = (),
@@ -345,19 +344,8 @@ def _move_aside(env: Path, txn: Transaction) -> Path:
     backup.rmdir()
     os.replace(env, backup)
     txn.on_rollback(f"restore {env}", lambda: os.replace(backup, env))
-    txn.on_commit(lambda: _remove_tree(backup))
+    txn.on_commit(lambda: remove_tree(backup))
     return backup
-
-
-def _remove_tree(path: Path) -> None:
-    """Delete ``path`` so that it is gone at once: rename first, then delete the renamed tree."""
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-        return
-    doomed = Path(tempfile.mkdtemp(prefix=f".{path.name}.removing-", dir=path.parent))
-    doomed.rmdir()
-    os.replace(path, doomed)
-    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def _link_project_source(backend: VenvBackend, env: Path, root: Path) -> None:

@@ -57,6 +57,20 @@ def temporary_dir_beside(path: Path, prefix: str = ".scaffolder-"):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def remove_tree(path: Path) -> None:
+    """Delete ``path`` so that it is gone at once: rename it aside first, then delete the renamed tree."""
+    path = Path(path)
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+        return
+    if not path.exists():
+        return
+    doomed = Path(tempfile.mkdtemp(prefix=f".{path.name}.removing-", dir=path.parent))
+    doomed.rmdir()
+    os.replace(path, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
 def is_within(path: Path, root: Path) -> bool:
     try:
         Path(os.path.realpath(path)).relative_to(os.path.realpath(root))

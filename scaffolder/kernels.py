@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidName, KernelError, KernelExists
+from .fsutil import remove_tree
 
 # Jupyter's own rule is [a-z0-9._-]+ (case-insensitive, stored lower-cased); we also insist on a
 # leading letter or digit so that "." and ".." can never become a kernel directory.
@@ -90,7 +91,7 @@ class Registration:
     def undo(self) -> None:
         if self.unchanged:
             return
-        _remove_tree(self.kernel.resource_dir)
+        remove_tree(self.kernel.resource_dir)
         if self._previous is not None:
             _restore(self.kernel.resource_dir, self._previous)
 
@@ -291,7 +292,7 @@ def register(
             installed = ksm.install_kernel_spec(str(staged), kernel_name=name, user=prefix is None,
                                                 prefix=str(prefix) if prefix is not None else None)
         except BaseException:
-            _remove_tree(dest)
+            remove_tree(dest)
             if previous is not None:
                 _restore(dest, previous)
             raise
@@ -308,7 +309,7 @@ def remove(name: str, extra_dirs: Iterable[str | os.PathLike[str]] = ()) -> Kern
         known = ", ".join(k.name for k in list_kernels(extra_dirs)) or "none"
         raise KernelError(f"no kernel named {name!r}", f"registered kernels: {known}")
     try:
-        _remove_tree(info.resource_dir)
+        remove_tree(info.resource_dir)
     except OSError as exc:
         raise KernelError(f"cannot remove kernel {name!r} at {info.resource_dir}: {exc.strerror}",
                           "remove it with the rights of whoever installed it") from None
@@ -368,7 +369,7 @@ def _remove_all(kernels: list[KernelInfo], dry_run: bool
             continue
         if not dry_run:
             try:
-                _remove_tree(info.resource_dir)
+                remove_tree(info.resource_dir)
             except OSError as exc:
                 failed.append((info, exc.strerror or str(exc)))
                 continue
@@ -395,10 +396,3 @@ def _restore(root: Path, files: dict[str, bytes]) -> None:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-
-
-def _remove_tree(path: Path) -> None:
-    if path.is_symlink():
-        path.unlink()
-    elif path.is_dir():
-        shutil.rmtree(path)

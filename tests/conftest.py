@@ -35,6 +35,14 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     yield _isolate(tmp_path_factory.mktemp("home"), monkeypatch)
 
 
+@pytest.fixture(scope="session")
+def channel(tmp_path_factory) -> Path:
+    """A local conda channel of small real packages (tests/conda_channel.py), built once per run."""
+    import conda_channel
+
+    return conda_channel.standard_channel(tmp_path_factory.mktemp("channel"))
+
+
 def run_generated_tests(project: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(project / "src")}
     return subprocess.run(

@@ -22,11 +22,6 @@ from scaffolder.envs.rattler import RattlerBackend
 pytestmark = pytest.mark.skipif(not RattlerBackend.available(), reason="py-rattler is not installed")
 
 
-@pytest.fixture(scope="module")
-def channel(tmp_path_factory) -> Path:
-    return cc.standard_channel(tmp_path_factory.mktemp("channel"))
-
-
 @pytest.fixture
 def conda_env(channel, tmp_path_factory, monkeypatch):
     monkeypatch.setenv("RATTLER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rattler-cache"))

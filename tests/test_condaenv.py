@@ -16,11 +16,6 @@ pytestmark = pytest.mark.skipif(not RattlerBackend.available(), reason="py-rattl
 HERE = condalock.current_platform()
 
 
-@pytest.fixture(scope="module")
-def channel(tmp_path_factory) -> Path:
-    return cc.standard_channel(tmp_path_factory.mktemp("channel"))
-
-
 @pytest.fixture(autouse=True)
 def _rattler_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("RATTLER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rattler-cache"))

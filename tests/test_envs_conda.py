@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import conda_channel as cc
 import pytest
 
 from scaffolder import condalock
@@ -196,11 +195,6 @@ REAL = conda.find_executable()
 needs_real = pytest.mark.skipif(
     REAL is None, reason="no micromamba, mamba or conda on PATH (cannot be installed here); command lines tested above"
 )
-
-
-@pytest.fixture(scope="module")
-def channel(tmp_path_factory) -> Path:
-    return cc.standard_channel(tmp_path_factory.mktemp("channel"))
 
 
 def _project(root: Path, channel: Path) -> tuple[Path, Path, Path]:

@@ -32,3 +32,16 @@ def test_is_within_follows_symlinks(tmp_path):
     (tmp_path / "root" / "link").symlink_to(tmp_path)
     assert is_within(tmp_path / "root" / "x", tmp_path / "root")
     assert not is_within(tmp_path / "root" / "link", tmp_path / "root")
+
+
+def test_remove_tree_handles_dirs_links_files_and_absence(tmp_path):
+    from scaffolder.fsutil import remove_tree
+
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "sub" / "f").write_text("x")
+    (tmp_path / "target").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    (tmp_path / "file").write_text("x")
+    for name in ("d", "link", "file", "missing"):
+        remove_tree(tmp_path / name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["target"]  # a link's target stays

@@ -107,14 +107,13 @@ class RecordingSession:
         self.calls.append(("install", args))
 
 
-def test_conda_project_installs_its_explicit_lock(tmp_path, monkeypatch, tmp_path_factory):
+def test_conda_project_installs_its_explicit_lock(tmp_path, monkeypatch, tmp_path_factory, channel):
     import conda_channel as cc
     from click.testing import CliRunner
 
     from scaffolder import condalock
     from scaffolder.cli import cli
 
-    channel = cc.standard_channel(tmp_path / "channel")
     monkeypatch.setenv("RATTLER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rattler-cache"))
     monkeypatch.setenv("SCAFFOLDER_CONDA_CHANNELS", channel.as_uri())
     monkeypatch.setenv("SCAFFOLDER_CONDA_ENGINE", "rattler")
