@@ -4,8 +4,9 @@ import json
 import shutil
 
 import pytest
+from childenv import make_env
 from click.testing import CliRunner
-from test_kernels import make_env, run_in_kernel
+from test_kernels import run_in_kernel
 
 from scaffolder import kernels, project_kernel
 from scaffolder.cli import cli

@@ -1,8 +1,8 @@
 """Kernelspecs for real environments, started headless with jupyter_client.
 
 conftest points JUPYTER_DATA_DIR/CONFIG_DIR/RUNTIME_DIR at a temporary home, so nothing here
-touches the real ~/.local/share/jupyter. Environments are real venvs that see the globally
-installed ipykernel through --system-site-packages (0.3 s each, no install).
+touches the real ~/.local/share/jupyter. Environments are real venvs that see the running
+interpreter's ipykernel through tests/childenv.py (0.3 s each, no install).
 """
 
 import json
@@ -13,18 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from childenv import make_env
 
 from scaffolder import kernels
 from scaffolder.errors import InvalidName, KernelError
-
-
-def make_env(path: Path, system_site_packages: bool = True) -> Path:
-    """A real venv; returns its interpreter."""
-    args = [sys.executable, "-m", "venv", "--without-pip", str(path)]
-    if system_site_packages:
-        args.insert(-1, "--system-site-packages")
-    subprocess.run(args, check=True)
-    return path / "bin" / "python"
 
 
 def run_in_kernel(name: str, code: str) -> str:
@@ -152,7 +144,7 @@ def test_bad_name_suggestions():
 
 
 def test_missing_ipykernel_is_installed_through_the_callback(tmp_path):
-    python = make_env(tmp_path / "bare-env", system_site_packages=False)
+    python = make_env(tmp_path / "bare-env", inherit=False)
     with pytest.raises(KernelError, match="ipykernel is not installed"):
         kernels.register(python, "bare")
     assert kernels.get_kernel("bare") is None
@@ -162,7 +154,7 @@ def test_missing_ipykernel_is_installed_through_the_callback(tmp_path):
     def install() -> None:
         calls.append(1)
         # A real install of ipykernel from uv's cache; the project path goes through the lock instead.
-        subprocess.run([shutil.which("uv") or "uv", "pip", "install", "-q", "--python", str(python), "ipykernel"],
+        subprocess.run([sys.executable, "-m", "uv", "pip", "install", "-q", "--python", str(python), "ipykernel"],
                        check=True)
 
     result = kernels.register(python, "bare", install_ipykernel=install)
@@ -214,7 +206,7 @@ def test_check_reports_missing_foreign_and_stale(env, tmp_path):
 
 
 def test_check_reports_env_without_ipykernel(tmp_path):
-    bare = make_env(tmp_path / "bare-env", system_site_packages=False)
+    bare = make_env(tmp_path / "bare-env", inherit=False)
     full = make_env(tmp_path / "full-env")
     kernels.register(full, "proj")
     shutil.rmtree(tmp_path / "full-env")

@@ -3,7 +3,8 @@
 from pathlib import Path
 
 import pytest
-from test_kernels import make_env, run_in_kernel
+from childenv import make_env
+from test_kernels import run_in_kernel
 
 from scaffolder import generate, kernels, project_kernel
 from scaffolder.errors import EnvError, StepFailed
@@ -13,7 +14,7 @@ from scaffolder.project import Project
 
 def _venv_step(ctx) -> None:
     # Stands in for the environment steps (lock + install take ~15 s; the last test runs them for
-    # real): a real venv that sees the global ipykernel.
+    # real): a real venv that sees the running interpreter's ipykernel.
     make_env(ctx.project_dir / ".venv")
     ctx.settings["env_path"] = ".venv"
 

@@ -5,6 +5,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from childenv import make_env
 from conftest import REPO, make_template
 
 from scaffolder import templates as tpl
@@ -72,7 +73,7 @@ def _build_plugin_wheel(dest: Path) -> Path:
 def test_plugin_template_discovered_in_a_real_venv(tmp_path):
     """Install a plugin wheel into a fresh venv and generate from it through the entry point."""
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "uv", "venv", "--system-site-packages", "-q", str(venv)], check=True)
+    make_env(venv)  # sees scaffolder's dependencies wherever the suite was installed
     wheel = _build_plugin_wheel(tmp_path)
     subprocess.run(
         [sys.executable, "-m", "uv", "pip", "install", "-q", "--offline", "--no-deps", "--python",
