@@ -7,10 +7,10 @@ Unlike cookiecutter's ``key=value``, values arrive typed: ``true`` is a bool, ``
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
+from . import tomlfile
 from .errors import InvalidAnswer
 
 _BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
@@ -54,11 +54,7 @@ def load_answers_file(path: Path) -> dict[str, Any]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".toml":
-            if sys.version_info >= (3, 11):
-                import tomllib
-            else:  # pragma: no cover
-                import tomli as tomllib
-            data = tomllib.loads(text)
+            data = tomlfile.loads(text)
         elif suffix in (".yml", ".yaml"):
             import yaml
 

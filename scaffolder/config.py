@@ -34,17 +34,12 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import tomlfile
 from .errors import ScaffolderError, UsageError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 # key -> (environment variable, kind). "list" values come from the environment comma-separated.
 KEYS: dict[str, tuple[str, str]] = {
@@ -105,10 +100,10 @@ def _known(key: str) -> bool:
 
 def read_file(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomlfile.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, tomlfile.TOMLDecodeError) as exc:
         raise UsageError(f"config file {path} is unreadable: {exc}", "fix it or unset SCAFFOLDER_CONFIG") from None
     flat = _flatten(data)
     unknown = sorted(k for k in flat if not _known(k))

@@ -7,9 +7,9 @@ writes to [tool.scaffolder] once every step succeeded.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
+from . import tomlfile
 from .environment import (
     VenvManager,
     check_requires_python,
@@ -26,11 +26,6 @@ from .pythons import find_python
 if TYPE_CHECKING:  # pragma: no cover
     from .generate import NewOptions, Step, StepContext
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 
 def _wants_venv(options: NewOptions) -> bool:
     return options.env == "venv"
@@ -41,7 +36,7 @@ def _wants_lock(options: NewOptions) -> bool:
 
 
 def _project(ctx: StepContext) -> tuple[Project, object]:
-    pyproject = tomllib.loads((ctx.project_dir / "pyproject.toml").read_text(encoding="utf-8"))
+    pyproject = tomlfile.loads((ctx.project_dir / "pyproject.toml").read_text(encoding="utf-8"))
     project = Project(root=ctx.project_dir.resolve(), settings=ctx.settings, pyproject=pyproject)
     options = ctx.options
     settings = load_settings(project, python=options.python, installer=options.installer, torch=options.torch)

@@ -13,12 +13,12 @@ lines, which is what conda-lock's own ``pip install --no-deps`` step does, plus 
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import tomlfile
 from .errors import EnvError, LockError, ScaffolderError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -102,11 +102,7 @@ def lock_pip(
 
 
 def _read_toml(path: Path) -> dict:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    return tomllib.loads(path.read_text(encoding="utf-8"))
+    return tomlfile.loads(path.read_text(encoding="utf-8"))
 
 
 def requirement_lines(packages: Sequence[LockedDependency]) -> list[str]:

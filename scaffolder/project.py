@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import tomlfile
 from .errors import ProjectNotFound, UsageError
 from .fsutil import atomic_write_text
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 PYPROJECT = "pyproject.toml"
 TABLE = "scaffolder"
@@ -38,10 +33,10 @@ class Project:
         root = Path(root).resolve()
         path = root / PYPROJECT
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomlfile.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ProjectNotFound(f"no {PYPROJECT} in {root}", "run this inside a scaffolder project") from None
-        except tomllib.TOMLDecodeError as exc:
+        except tomlfile.TOMLDecodeError as exc:
             raise UsageError(f"{path} is not valid TOML: {exc}", "fix the file and try again") from None
         settings = data.get("tool", {}).get(TABLE)
         if settings is None:

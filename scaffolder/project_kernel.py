@@ -6,23 +6,17 @@ through the project's lock when the environment lacks it.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import kernels
+from . import kernels, tomlfile
 from .errors import KernelError, KernelExists
 from .names import kernel_name
 from .project import Project
 
 if TYPE_CHECKING:  # pragma: no cover
     from .transaction import Transaction
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 DEFAULT_ENV_PATH = ".venv"
 IPYKERNEL = "ipykernel"
@@ -152,7 +146,7 @@ def _add_dev_requirement(project: Project, txn: Transaction) -> str:
     old = path.read_bytes()
     txn.on_rollback(f"restore {path}", lambda: atomic_write_bytes(path, old))
     atomic_write_text(path, new_text)
-    project.pyproject = tomllib.loads(project.pyproject_path.read_text(encoding="utf-8"))
+    project.pyproject = tomlfile.loads(project.pyproject_path.read_text(encoding="utf-8"))
     return where
 
 
@@ -191,7 +185,7 @@ def applies_to_new(options) -> bool:  # noqa: ANN001 - generate.NewOptions
 
 def register_for_new(ctx) -> None:  # noqa: ANN001 - generate.StepContext
     """``scaffolder new``'s last step: register the kernel, and remove it again if ``new`` rolls back."""
-    pyproject = tomllib.loads((ctx.project_dir / "pyproject.toml").read_text(encoding="utf-8"))
+    pyproject = tomlfile.loads((ctx.project_dir / "pyproject.toml").read_text(encoding="utf-8"))
     project = Project(root=ctx.project_dir, settings=ctx.settings, pyproject=pyproject)
     try:
         result = register(project, record=False, txn=ctx.txn)  # `new` writes ctx.settings after the last step

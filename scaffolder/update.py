@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import templates as tpl
+from . import tomlfile
 from .console import Reporter
 from .errors import ScaffolderError, TemplateError, UsageError
 from .fsutil import atomic_write_bytes
@@ -136,11 +137,9 @@ def _merge_text(ours: bytes, base: bytes, theirs: bytes, work: Path) -> tuple[by
 
 
 def _dependencies(pyproject_text: str) -> Any:
-    import tomllib
-
     try:
-        data = tomllib.loads(pyproject_text)
-    except tomllib.TOMLDecodeError:
+        data = tomlfile.loads(pyproject_text)
+    except tomlfile.TOMLDecodeError:
         return None
     project = data.get("project", {})
     return (project.get("dependencies"), project.get("optional-dependencies"), data.get("dependency-groups"))

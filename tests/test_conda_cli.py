@@ -16,6 +16,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from scaffolder import tomlfile
 from scaffolder.cli import cli
 from scaffolder.envs.rattler import RattlerBackend
 
@@ -57,7 +58,7 @@ def test_new_with_conda_env_then_check_lock_sync(tmp_path, conda_env):
     out = subprocess.run([str(python), "-c", "import demo, sys; print(sys.prefix)"], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == str(project / ".conda")  # the project's src/ is on the env's path
-    settings = __import__("tomllib").loads((project / "pyproject.toml").read_text())["tool"]["scaffolder"]
+    settings = tomlfile.loads((project / "pyproject.toml").read_text())["tool"]["scaffolder"]
     assert (settings["backend"], settings["env_path"], settings["lock"]) == ("conda", ".conda", "conda-lock.yml")
 
     report = json.loads(run("check", "--json", cwd=project).stdout)
