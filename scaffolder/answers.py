@@ -35,13 +35,14 @@ def parse_value(text: str) -> Any:
     return text
 
 
-def parse_set(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
+def parse_set(items: tuple[str, ...] | list[str], typed: bool = True) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; with ``typed=False`` values stay text, to be typed by the template's defaults."""
     answers: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise InvalidAnswer(f"--set {item!r} is not KEY=VALUE", "write it as --set key=value")
-        answers[key.strip()] = parse_value(value)
+        answers[key.strip()] = parse_value(value) if typed else value
     return answers
 
 

@@ -82,10 +82,24 @@ def cli(ctx: click.Context, verbose: int, quiet: int, debug: bool) -> None:
     Shell completion: eval "$(_SCAFFOLDER_COMPLETE=bash_source scaffolder)"
     (zsh_source, fish_source for other shells).
     """
+    _route_library_logs(debug)
     color = color_enabled()
     if color is False:
         ctx.color = False
     ctx.obj = Reporter(verbosity=verbose - quiet, debug=debug, color=color)
+
+
+def _route_library_logs(debug: bool) -> None:
+    """Libraries (cookiecutter, jupyter_client, urllib3...) log errors with tracebacks; the user gets our
+    one-line error instead. Without a root handler Python prints them through its last-resort handler,
+    so a silent one is installed; --debug shows them all."""
+    import logging
+
+    root = logging.getLogger()
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(levelname)s: %(message)s")
+    elif not root.handlers:
+        root.addHandler(logging.NullHandler())
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -52,6 +52,7 @@ class NewResult:
     answers: dict[str, Any]
     files: list[str] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
+    runs_code: list[str] = field(default_factory=list)
     dry_run: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -62,6 +63,7 @@ class NewResult:
             "answers": self.answers,
             "files": self.files,
             "steps": self.steps,
+            "runs_code": self.runs_code,
             "dry_run": self.dry_run,
         }
 
@@ -86,20 +88,38 @@ def planned_steps(options: NewOptions) -> list[str]:
     return ["render template", "move into place"] + [name for name, applies, _ in POST_RENDER_STEPS if applies(options)]
 
 
-def _name_answers(options: NewOptions) -> dict[str, Any]:
-    names = project_names(options.name)
-    return {
-        "project_name": names.name,
-        "project_slug": names.slug,
-        "package_name": names.package,
-        "distribution_name": names.dist,
-    }
+AUTHOR_VARIABLES = ("author_name", "full_name", "author")
+EMAIL_VARIABLES = ("email", "author_email")
 
 
-def _check_package_name(answers: dict[str, Any]) -> None:
+def _check_builtin_names(answers: dict[str, Any]) -> None:
+    """The built-in templates make a Python package: their derived names must be valid ones."""
+    slug = str(answers.get("project_slug", ""))
+    try:
+        names = project_names(slug)
+    except InvalidName as exc:
+        raise InvalidName(f"{answers.get('project_name')!r} gives the project slug {slug!r}, which is not a "
+                          f"usable Python project name: {exc.message}", exc.hint) from None
     package = answers.get("package_name")
-    if isinstance(package, str) and not package.isidentifier():
-        raise InvalidName(f"package_name {package!r} is not a valid Python identifier", "use letters, digits and '_'")
+    if package != names.package:
+        raise InvalidName(f"package_name {package!r} is not a valid import name for {names.dist!r}",
+                          f"use {names.package!r}")
+
+
+def git_identity() -> dict[str, str]:
+    """Prompt defaults for author and email from ``git config`` (the user's own answers still win)."""
+    import subprocess
+
+    found: dict[str, str] = {}
+    for key, variables in (("user.name", AUTHOR_VARIABLES), ("user.email", EMAIL_VARIABLES)):
+        try:
+            value = subprocess.run(["git", "config", "--get", key], capture_output=True, text=True,
+                                   timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if value:
+            found.update(dict.fromkeys(variables, value))
+    return found
 
 
 def provenance(fetched: tpl.FetchedTemplate, answers: dict[str, Any]) -> dict[str, Any]:
@@ -155,7 +175,7 @@ def _place(rendered: Path, dest: Path, force: bool, txn: Transaction) -> None:
 def create_project(
     options: NewOptions,
     reporter: Reporter | None = None,
-    confirm_hooks: Callable[[tpl.FetchedTemplate], bool] | None = None,
+    confirm_trust: Callable[[tpl.FetchedTemplate], bool] | None = None,
 ) -> NewResult:
     """Generate a project. Either everything succeeds, or nothing is left behind."""
     from .answers import load_answers_file
@@ -163,40 +183,65 @@ def create_project(
     reporter = reporter or Reporter()
     from . import config
 
+    if not options.name.strip():
+        raise InvalidName("project name is empty", "pass a name such as 'sentiment-bot'")
     settings = config.load(cli={"template": options.template})
     source = tpl.resolve(settings.get("template"), options.checkout)
     config.check_template_allowed(source.spec, settings)
     overrides = load_answers_file(options.answers_file) if options.answers_file else {}
     overrides.update(options.overrides)
-    name_answers = _name_answers(options)
     output_dir = Path(options.output_dir).resolve()
     made_output_dir = not output_dir.exists() and not options.dry_run
     try:
-        return _create(options, reporter, confirm_hooks, source, overrides, name_answers, output_dir)
+        return _create(options, reporter, confirm_trust, source, overrides, output_dir)
     except BaseException:
         if made_output_dir and output_dir.is_dir() and not any(output_dir.iterdir()):
             output_dir.rmdir()
         raise
 
 
-def _create(options, reporter, confirm_hooks, source, overrides, name_answers, output_dir) -> NewResult:
+def _answers(options: NewOptions, fetched: tpl.FetchedTemplate, overrides: dict[str, Any], trusted: bool,
+             reporter: Reporter) -> dict[str, Any]:
+    """cookiecutter's context, with NAME answering the template's name variable and nothing else."""
+    variable = tpl.name_variable(tpl.read_template_json(fetched.repo_dir))
+    if variable is None:
+        reporter.warn(f"template {fetched.source.spec} has no {' or '.join(tpl.NAME_VARIABLES)} variable, "
+                      f"so NAME {options.name!r} is not used")
+    named = {variable: options.name} if variable and variable not in overrides else {}
+    prompt_defaults = {} if options.no_input else git_identity()
+    return tpl.build_context(fetched, overrides, options.no_input, named, trusted, prompt_defaults)
+
+
+def _create(options, reporter, confirm_trust, source, overrides, output_dir) -> NewResult:
     scratch_parent = Path(tempfile.gettempdir()) if options.dry_run else output_dir / "x"
     with temporary_dir_beside(scratch_parent) as scratch:
         fetched = tpl.fetch(source, scratch)
         try:
-            accept_hooks = _hooks_allowed(fetched, options, confirm_hooks)
-            answers = tpl.build_answers(fetched.repo_dir, overrides, options.no_input, optional=name_answers)
-            _check_package_name(answers)
+            trusted = _trusted(fetched, options, confirm_trust)
+            if options.dry_run and not trusted and fetched.extensions:
+                # Its files cannot be rendered without importing its extensions: say what it would run.
+                result = NewResult(output_dir, source.spec, fetched.version, {}, steps=planned_steps(options),
+                                   runs_code=fetched.runs_code(), dry_run=True)
+                return result
+            if trusted:
+                tpl.run_pre_prompt(fetched)
+            context = _answers(options, fetched, overrides, trusted, reporter)
+            answers = context["cookiecutter"]
             render_dir = scratch / "render"
             render_dir.mkdir()
             with reporter.step(f"render {source.spec}"):
-                rendered = tpl.render(fetched, answers, render_dir, accept_hooks)
+                rendered = tpl.render(fetched, answers, render_dir, accept_hooks=trusted, trusted=trusted,
+                                      asked=context["_cookiecutter"], final_output_dir=output_dir,
+                                      template_arg=options.template or source.location)
+            if source.kind == "builtin":
+                _check_builtin_names(answers)
             settings = provenance(fetched, answers)
             write_settings(rendered / "pyproject.toml", settings)
             dest = output_dir / rendered.name
             result = NewResult(dest, source.spec, fetched.version, tpl.public_answers(answers))
             result.steps = planned_steps(options)
             result.files = _list_files(rendered)
+            result.runs_code = fetched.runs_code()
             if options.dry_run:
                 result.dry_run = True
                 return result
@@ -221,16 +266,22 @@ def _create(options, reporter, confirm_hooks, source, overrides, name_answers, o
             fetched.cleanup()
 
 
-def _hooks_allowed(fetched: tpl.FetchedTemplate, options: NewOptions, confirm_hooks) -> bool:
-    if not fetched.hooks:
-        return False
+def _trusted(fetched: tpl.FetchedTemplate, options: NewOptions, confirm_trust) -> bool:
+    """One trust decision: may the template run code (hooks, extensions) and render unsandboxed?
+
+    Built-in and plugin templates are trusted; anything else needs --trust or a yes at the prompt when
+    it wants to run code, and otherwise renders in the sandbox. A dry run asks nothing and runs nothing.
+    """
     if fetched.source.trusted or options.trust:
         return True
-    if confirm_hooks is not None and confirm_hooks(fetched):
+    wants = fetched.runs_code()
+    if not wants or options.dry_run:
+        return False
+    if confirm_trust is not None and confirm_trust(fetched):
         return True
     raise UntrustedTemplate(
-        f"template {fetched.source.spec!r} has hooks that would run code ({', '.join(fetched.hooks)})",
-        "review them and pass --trust to allow them",
+        f"template {fetched.source.spec!r} would run code ({'; '.join(wants)})",
+        "review it and pass --trust to allow it",
     )
 
 

@@ -13,17 +13,23 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import InvalidAnswer, TemplateError, UnsafePath
+from .errors import InvalidAnswer, TemplateError, UnsafePath, UntrustedTemplate
 from .fsutil import is_within
 
 ENTRY_POINT_GROUP = "scaffolder.templates"
 DEFAULT_TEMPLATE = "transformer"
 HOOK_NAMES = ("pre_prompt", "pre_gen_project", "post_gen_project")
+# The variables NAME answers, in order of preference; a template's own derivations are never overridden.
+NAME_VARIABLES = ("project_name", "name", "repo_name", "project_slug")
+# Extensions that only format values: safe to load for any template, even in the sandbox.
+SAFE_EXTENSION_PREFIXES = ("cookiecutter.extensions.", "jinja2_time.")
 _REPO_URL = re.compile(r"^(gh|gl|bb|git\+\w+|git|ssh|https?|file):|^git@|\.git$")
 
 
@@ -159,12 +165,20 @@ def resolve(spec: str | None, checkout: str | None = None) -> TemplateSource:
                 f"plugin:{name}", "plugin", str(path), True, None,
                 dist.name if dist else None, dist.version if dist else None,
             )
+        if prefix != "plugin":
+            local = _from_user_config(spec, checkout)
+            if local is not None:
+                return local
         if prefix == "plugin" or not _REPO_URL.search(spec):
             known = sorted(builtins) + sorted(plugins)
             raise TemplateError(
                 f"unknown template {spec!r}",
                 f"choose one of: {', '.join(known)}, or pass a directory, git URL or zip",
             )
+    if rest and not _REPO_URL.search(spec) and not os.path.exists(spec):
+        abbreviated = _from_user_config(spec, checkout)
+        if abbreviated is not None:
+            return abbreviated
     if spec.lower().endswith(".zip"):
         location = spec if _REPO_URL.search(spec) else str(Path(spec).resolve())
         return TemplateSource(location, "zip", location, False, checkout)
@@ -176,17 +190,45 @@ def resolve(spec: str | None, checkout: str | None = None) -> TemplateSource:
     return TemplateSource(str(path), "path", str(path), False, checkout)
 
 
+def _from_user_config(spec: str, checkout: str | None) -> TemplateSource | None:
+    """A template the user's cookiecutter config names: an abbreviation of its own, or a template
+    already cloned into ``cookiecutters_dir`` (cookiecutter looks there for a bare name too)."""
+    from cookiecutter.repository import expand_abbreviations
+
+    config = cookiecutter_config()
+    expanded = expand_abbreviations(spec, config["abbreviations"])
+    if expanded != spec:
+        kind = "zip" if expanded.lower().endswith(".zip") else "git"
+        return TemplateSource(spec, kind, spec, False, checkout)
+    cached = Path(config["cookiecutters_dir"]).expanduser() / spec
+    if (cached / "cookiecutter.json").is_file():
+        return TemplateSource(str(cached.resolve()), "path", str(cached.resolve()), False, checkout)
+    return None
+
+
 @dataclass
 class FetchedTemplate:
     source: TemplateSource
     repo_dir: Path
     version: str
     hooks: list[str] = field(default_factory=list)
-    _cleanup: Path | None = None
+    extensions: list[str] = field(default_factory=list)  # `_extensions` that run code (not cookiecutter's own)
+    _cleanup: list[Path] = field(default_factory=list)
 
     def cleanup(self) -> None:
-        if self._cleanup is not None:
-            shutil.rmtree(self._cleanup, ignore_errors=True)
+        for path in self._cleanup:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def runs_code(self) -> list[str]:
+        """What the template would run, one phrase each; empty when it renders with nothing but Jinja."""
+        wants = [f"runs hooks: {', '.join(self.hooks)}"] if self.hooks else []
+        return wants + [f"loads extension {name}" for name in self.extensions]
+
+    def switch_to(self, repo_dir: Path) -> None:
+        """Point at another template directory (a nested template, or a copy a pre_prompt hook changed)."""
+        self.repo_dir = Path(repo_dir)
+        self.hooks = find_hooks(self.repo_dir)
+        self.extensions = code_extensions(read_template_json(self.repo_dir))
 
 
 def _git_commit(path: Path) -> str | None:
@@ -206,33 +248,55 @@ def find_hooks(repo_dir: Path) -> list[str]:
     return sorted(p.name for p in hooks_dir.iterdir() if p.is_file() and p.stem in HOOK_NAMES)
 
 
+def code_extensions(variables: dict[str, Any]) -> list[str]:
+    """The `_extensions` a template names that are code of its own or of another package.
+
+    cookiecutter's built-in extensions (and jinja2_time's `{% now %}`, which cookiecutter's own replaces)
+    only format values, so they are safe in the sandbox; anything else runs at import.
+    """
+    named = variables.get("_extensions") or []
+    return [str(n) for n in named if not str(n).startswith(SAFE_EXTENSION_PREFIXES)]
+
+
+def cookiecutter_config() -> dict[str, Any]:
+    """The user's cookiecutter config (COOKIECUTTER_CONFIG, else ~/.cookiecutterrc, else defaults)."""
+    from cookiecutter.config import get_user_config
+    from cookiecutter.exceptions import CookiecutterException
+
+    try:
+        return get_user_config()
+    except CookiecutterException as exc:
+        raise TemplateError(f"cookiecutter config could not be read: {exc}",
+                            "fix ~/.cookiecutterrc or the file COOKIECUTTER_CONFIG names") from None
+
+
 def fetch(source: TemplateSource, work_dir: Path) -> FetchedTemplate:
     """Make the template available as a local directory (cloning or unzipping into ``work_dir``)."""
-    from cookiecutter.config import get_user_config
     from cookiecutter.exceptions import CookiecutterException
     from cookiecutter.repository import determine_repo_dir
 
-    cleanup = None
+    cleanup = []
     if source.kind in ("git", "zip"):
         clone_dir = Path(work_dir) / "template-source"
         clone_dir.mkdir(parents=True, exist_ok=True)
-        config = get_user_config(default_config=True)
         try:
             repo, _ = determine_repo_dir(
                 template=source.location,
-                abbreviations=config["abbreviations"],
+                abbreviations=cookiecutter_config()["abbreviations"],
                 clone_to_dir=str(clone_dir),
                 checkout=source.checkout,
                 no_input=True,
             )
         except (CookiecutterException, subprocess.CalledProcessError, OSError) as exc:
-            detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            said = getattr(exc, "output", None) or str(exc)
+            said = said.decode(errors="replace") if isinstance(said, bytes) else str(said)
+            detail = said.strip().splitlines()[-1] if said.strip() else type(exc).__name__
             raise TemplateError(
                 f"could not fetch template {source.location!r}: {detail}",
                 "check the URL, the ref and your network",
             ) from None
         repo_dir = Path(repo)
-        cleanup = clone_dir
+        cleanup.append(clone_dir)
     elif source.kind == "path" and source.checkout:
         # A local template kept in git, at a given commit: clone it (offline) and check that out.
         clone_dir = Path(work_dir) / "template-source"
@@ -247,7 +311,8 @@ def fetch(source: TemplateSource, work_dir: Path) -> FetchedTemplate:
                 f"could not check out {source.checkout!r} of template {source.location}: {detail[0]}",
                 "is the template directory a git repository with that ref?",
             ) from None
-        repo_dir, cleanup = clone_dir, clone_dir
+        repo_dir = clone_dir
+        cleanup.append(clone_dir)
     else:
         repo_dir = Path(source.location)
     data = read_template_json(repo_dir)
@@ -256,12 +321,173 @@ def fetch(source: TemplateSource, work_dir: Path) -> FetchedTemplate:
         version = _git_commit(repo_dir) or version
     if source.kind == "plugin" and not version:
         version = source.package_version or ""
-    return FetchedTemplate(source, repo_dir, version or "unversioned", find_hooks(repo_dir), cleanup)
+    return FetchedTemplate(source, repo_dir, version or "unversioned", find_hooks(repo_dir), code_extensions(data),
+                           cleanup)
 
 
 def public_answers(context: dict[str, Any]) -> dict[str, Any]:
     """The answers worth recording: what a user could set, not cookiecutter's private keys."""
     return {k: v for k, v in context.items() if not k.startswith("_")}
+
+
+def name_variable(variables: dict[str, Any]) -> str | None:
+    """The template variable that NAME answers: the first of NAME_VARIABLES that the template asks as text."""
+    for key in NAME_VARIABLES:
+        if key in variables and isinstance(variables[key], str):
+            return key
+    return None
+
+
+def is_derived(value: Any) -> bool:
+    """A default that the template computes from other answers (``{{ cookiecutter.x|lower }}``)."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+@contextmanager
+def _repo_on_sys_path(fetched: FetchedTemplate, trusted: bool):
+    """cookiecutter imports local extensions from beside cookiecutter.json; only trusted templates get that."""
+    if not trusted or not fetched.extensions:
+        yield
+        return
+    saved = list(sys.path)
+    sys.path.append(str(fetched.repo_dir))
+    try:
+        yield
+    finally:
+        sys.path[:] = saved
+
+
+@contextmanager
+def jinja_environment(trusted: bool):
+    """Render through cookiecutter with a sandboxed Jinja environment unless the template is trusted.
+
+    cookiecutter builds every Jinja environment through ``cookiecutter.utils.create_env_with_context``,
+    which looks up ``StrictEnvironment`` in its module at call time: swapping that one name sandboxes
+    prompts, path names and file contents alike.
+    """
+    if trusted:
+        yield
+        return
+    import cookiecutter.utils as cc_utils
+
+    from .sandbox import SandboxedStrictEnvironment
+
+    original = cc_utils.StrictEnvironment
+    cc_utils.StrictEnvironment = SandboxedStrictEnvironment
+    try:
+        yield
+    finally:
+        cc_utils.StrictEnvironment = original
+
+
+def _coerce(value: Any, default: Any) -> Any:
+    """A text answer (``--set k=v``) typed like the template's default.
+
+    Text stays text for text variables, so `--set flag=yes` renders `yes` where cookiecutter does;
+    cookiecutter itself turns yes/no into a boolean for boolean variables.
+    """
+    if not isinstance(value, str) or default is None or isinstance(default, (str, bool)):
+        return value
+    from .answers import parse_value
+
+    parsed = parse_value(value)
+    if isinstance(default, (list, dict)):
+        return parsed if isinstance(parsed, type(default)) else value
+    if isinstance(parsed, (int, float)) and not isinstance(parsed, bool):
+        return parsed
+    return value
+
+
+@contextmanager
+def _skip_prompts(skip: set[str]):
+    """Ask nothing for ``skip``: cookiecutter's prompt readers return the default for those keys."""
+    if not skip:
+        yield
+        return
+    import cookiecutter.prompt as cc_prompt
+
+    names = ("read_user_variable", "read_user_yes_no", "read_user_dict", "read_user_choice", "read_user_multichoice")
+    originals = {n: getattr(cc_prompt, n) for n in names if hasattr(cc_prompt, n)}
+
+    def answered(name):
+        original = originals[name]
+
+        def read(var_name, default, *args, **kwargs):
+            if var_name not in skip:
+                return original(var_name, default, *args, **kwargs)
+            return default[0] if name == "read_user_choice" else default
+        return read
+
+    for name in originals:
+        setattr(cc_prompt, name, answered(name))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(cc_prompt, name, original)
+
+
+def build_context(
+    fetched: FetchedTemplate,
+    overrides: dict[str, Any],
+    no_input: bool,
+    optional: dict[str, Any] | None = None,
+    trusted: bool = False,
+    prompt_defaults: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """cookiecutter's context for this template: ``{"cookiecutter": answers, "_cookiecutter": as asked}``.
+
+    Layers, lowest first: the template's defaults, ``prompt_defaults`` (only where the user config sets
+    nothing), the user config's ``default_context``, ``optional`` (only where the template has the key),
+    then ``overrides``. Nested templates (the ``templates`` key) are followed, as cookiecutter does.
+    Unknown override keys are an error: cookiecutter silently ignores them, which hides typos.
+    """
+    from cookiecutter.exceptions import CookiecutterException
+    from cookiecutter.generate import generate_context
+    from cookiecutter.prompt import choose_nested_template, prompt_for_config
+
+    config = cookiecutter_config()
+    variables = read_template_json(fetched.repo_dir)
+    unknown = sorted(k for k in overrides if k not in variables)
+    if unknown:
+        visible = ", ".join(k for k in variables if not k.startswith("_"))
+        raise InvalidAnswer(
+            f"template has no variable {', '.join(map(repr, unknown))}", f"its variables are: {visible}"
+        )
+    defaults = {**(prompt_defaults or {}), **config["default_context"]}
+    extra = {k: v for k, v in (optional or {}).items() if k in variables}
+    extra.update({k: _coerce(v, variables[k]) for k, v in overrides.items()})
+    context_file = str(Path(fetched.repo_dir) / "cookiecutter.json")
+    from jinja2.exceptions import SecurityError
+
+    try:
+        with jinja_environment(trusted), _repo_on_sys_path(fetched, trusted):
+            context = generate_context(context_file, defaults, extra)
+            context["_cookiecutter"] = public_answers(context["cookiecutter"])
+            if {"template", "templates"} & set(context["cookiecutter"]):
+                nested = Path(choose_nested_template(context, str(fetched.repo_dir), no_input))
+                if not is_within(nested, fetched.repo_dir) or not (nested / "cookiecutter.json").is_file():
+                    raise TemplateError(f"nested template {nested} is not a template inside {fetched.repo_dir}",
+                                        "fix the 'templates' paths in cookiecutter.json")
+                fetched.switch_to(nested)
+                nested_overrides = {k: v for k, v in overrides.items() if k in read_template_json(nested)}
+                return build_context(fetched, nested_overrides, no_input, optional, trusted, prompt_defaults)
+            skip = set(extra) | {k for k, v in variables.items() if is_derived(v)}
+            with _skip_prompts(set() if no_input else skip):
+                context["cookiecutter"].update(prompt_for_config(context, no_input))
+    except ValueError as exc:
+        raise InvalidAnswer(str(exc).strip(), "pick one of the listed values") from None
+    except CookiecutterException as exc:
+        raise TemplateError(f"template variables could not be rendered: {_one_line(exc)}",
+                            "check the template's cookiecutter.json and your answers") from None
+    except SecurityError as exc:
+        raise _sandbox_refusal(fetched, exc) from None
+    answers = context["cookiecutter"]
+    # cookiecutter turns every non-string answer into a string; keep typed answers typed.
+    for key, value in extra.items():
+        if not isinstance(value, str) and not isinstance(variables.get(key), list):
+            answers[key] = value
+    return context
 
 
 def build_answers(
@@ -270,36 +496,25 @@ def build_answers(
     no_input: bool,
     optional: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Defaults, then ``optional`` (applied only where the template has the key), then ``overrides``.
+    """The answers alone, for a template already trusted or known to be plain (``update`` re-renders)."""
+    fetched = FetchedTemplate(TemplateSource(str(repo_dir), "path", str(repo_dir), False), Path(repo_dir), "")
+    fetched.switch_to(Path(repo_dir))
+    return build_context(fetched, overrides, no_input, optional, trusted=True)["cookiecutter"]
 
-    Unknown override keys are an error: cookiecutter silently ignores them, which hides typos.
-    """
-    from cookiecutter.exceptions import CookiecutterException
-    from cookiecutter.generate import generate_context
-    from cookiecutter.prompt import prompt_for_config
 
-    variables = read_template_json(repo_dir)
-    unknown = sorted(k for k in overrides if k not in variables)
-    if unknown:
-        visible = ", ".join(k for k in variables if not k.startswith("_"))
-        raise InvalidAnswer(
-            f"template has no variable {', '.join(map(repr, unknown))}", f"its variables are: {visible}"
-        )
-    extra = {k: v for k, v in (optional or {}).items() if k in variables}
-    extra.update(overrides)
-    try:
-        context = generate_context(str(Path(repo_dir) / "cookiecutter.json"), None, extra)
-        answers = dict(prompt_for_config(context, no_input))
-    except ValueError as exc:
-        raise InvalidAnswer(str(exc), "pick one of the listed values") from None
-    except CookiecutterException as exc:
-        raise TemplateError(f"template variables could not be rendered: {exc}",
-                            "check the template's cookiecutter.json and your answers") from None
-    # cookiecutter turns every non-string answer into a string; keep ours typed.
-    for key, value in overrides.items():
-        if not isinstance(value, str) and not isinstance(variables.get(key), list):
-            answers[key] = value
-    return answers
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    cause = exc.__cause__ or getattr(exc, "error", None)
+    if cause is not None and str(cause) and str(cause) not in text:
+        text = f"{text}: {' '.join(str(cause).split())}"
+    return text or type(exc).__name__
+
+
+def _sandbox_refusal(fetched: FetchedTemplate, exc: BaseException) -> UntrustedTemplate:
+    return UntrustedTemplate(
+        f"template {fetched.source.spec!r} uses a construct the sandbox refuses: {_one_line(exc)}",
+        "review the template; --trust renders it unsandboxed",
+    )
 
 
 def check_paths(repo_dir: Path, context: dict[str, Any]) -> None:
@@ -339,30 +554,62 @@ def check_paths(repo_dir: Path, context: dict[str, Any]) -> None:
                 )
 
 
-def render(fetched: FetchedTemplate, answers: dict[str, Any], output_dir: Path,
-           accept_hooks: bool) -> Path:
-    """Render into ``output_dir`` (a fresh temporary directory) and return the project directory."""
+def render(fetched: FetchedTemplate, answers: dict[str, Any], output_dir: Path, accept_hooks: bool,
+           *, trusted: bool | None = None, asked: dict[str, Any] | None = None, final_output_dir: Path | None = None,
+           template_arg: str | None = None) -> Path:
+    """Render into ``output_dir`` (a fresh temporary directory) and return the project directory.
+
+    The context is the one cookiecutter would build: ``asked`` is its ``_cookiecutter`` (the answers
+    before prompting), ``final_output_dir`` the ``_output_dir`` the project is moved to afterwards, and
+    ``template_arg`` the ``_template`` the user typed. ``trusted`` defaults to ``accept_hooks``.
+    """
     from cookiecutter.exceptions import CookiecutterException, FailedHookException
     from cookiecutter.generate import generate_files
+    from jinja2.exceptions import SecurityError
 
-    context = {"cookiecutter": dict(answers), "_cookiecutter": public_answers(answers)}
+    trusted = accept_hooks if trusted is None else trusted
+    context = {"cookiecutter": dict(answers),
+               "_cookiecutter": public_answers(answers) if asked is None else asked}
     context["cookiecutter"].update(
-        _template=fetched.source.spec, _output_dir=str(output_dir), _repo_dir=str(fetched.repo_dir), _checkout=None
+        _template=template_arg or fetched.source.location,
+        _output_dir=str(Path(final_output_dir or output_dir).absolute()),
+        _repo_dir=str(fetched.repo_dir), _checkout=fetched.source.checkout,
     )
-    check_paths(fetched.repo_dir, context)
     try:
-        project = Path(
-            generate_files(
-                repo_dir=str(fetched.repo_dir), context=context, output_dir=str(output_dir), accept_hooks=accept_hooks
+        with jinja_environment(trusted), _repo_on_sys_path(fetched, trusted):
+            check_paths(fetched.repo_dir, context)
+            project = Path(
+                generate_files(
+                    repo_dir=str(fetched.repo_dir), context=context, output_dir=str(output_dir),
+                    accept_hooks=accept_hooks,
+                )
             )
-        )
     except FailedHookException as exc:
-        raise TemplateError(f"a template hook failed: {exc}", "fix the hook or rerun without --trust") from None
+        raise TemplateError(f"a template hook failed: {_one_line(exc)}",
+                            "fix the hook or rerun without --trust") from None
     except CookiecutterException as exc:
-        raise TemplateError(f"rendering failed: {exc}", "check the template and your answers") from None
+        raise TemplateError(f"rendering failed: {_one_line(exc)}", "check the template and your answers") from None
+    except SecurityError as exc:
+        raise _sandbox_refusal(fetched, exc) from None
     for root, dirs, files in os.walk(project):
         for name in dirs + files:
             if not is_within(Path(root) / name, output_dir):
                 raise UnsafePath(f"rendered path {name!r} points outside the project (symlink?)",
                                 "the template must not contain links that leave the project")
     return project
+
+
+def run_pre_prompt(fetched: FetchedTemplate) -> None:
+    """cookiecutter's pre_prompt hook runs on a copy of the template, before any question is asked."""
+    if not any(Path(h).stem == "pre_prompt" for h in fetched.hooks):
+        return
+    from cookiecutter.exceptions import FailedHookException
+    from cookiecutter.hooks import run_pre_prompt_hook
+
+    try:
+        copy = Path(run_pre_prompt_hook(str(fetched.repo_dir)))
+    except FailedHookException as exc:
+        raise TemplateError(f"the template's pre_prompt hook failed: {_one_line(exc)}",
+                            "fix the hook or rerun without --trust") from None
+    fetched._cleanup.append(copy)
+    fetched.switch_to(copy)

@@ -115,7 +115,7 @@ def test_outside_hooks_need_trust(tmp_path):
     assert not (tmp_path / "out").exists()
     declined = []
     with pytest.raises(UntrustedTemplate):
-        create_project(opts(tmp_path, template=str(tpl)), confirm_hooks=lambda f: declined.append(f) or False)
+        create_project(opts(tmp_path, template=str(tpl)), confirm_trust=lambda f: declined.append(f) or False)
     assert declined and not (tmp_path / "out").exists()
     result = create_project(opts(tmp_path, template=str(tpl), trust=True))
     assert (result.project_dir / "hook-ran").read_text() == "yes"
@@ -123,7 +123,7 @@ def test_outside_hooks_need_trust(tmp_path):
 
 def test_confirmed_hooks_run(tmp_path):
     tpl = make_template(tmp_path / "t", {"a.txt": "x"}, hooks={"post_gen_project.py": HOOK})
-    result = create_project(opts(tmp_path, template=str(tpl)), confirm_hooks=lambda f: True)
+    result = create_project(opts(tmp_path, template=str(tpl)), confirm_trust=lambda f: True)
     assert (result.project_dir / "hook-ran").is_file()
 
 

@@ -8,7 +8,7 @@ from ..console import current_reporter, is_interactive, print_json
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", required=False)
 @click.option("-t", "--template", default=None, metavar="TEMPLATE",
               help="Built-in name (transformer, minimal), plugin name, directory, git URL, gh:user/repo or zip.")
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
@@ -28,38 +28,48 @@ from ..console import current_reporter, is_interactive, print_json
               help="uv, or virtualenv + pip + pip-tools  [default: uv when available]")
 @click.option("--no-lock", is_flag=True, help="Create the env but do not lock or install (venv).")
 @click.option("--no-kernel", is_flag=True, help="Skip registering the Jupyter kernel named after the project.")
-@click.option("--trust", is_flag=True, help="Allow hooks of an outside template to run code.")
+@click.option("--trust", is_flag=True,
+              help="Let an outside template run code (hooks, extensions) and render outside the sandbox.")
 @click.option("--force", is_flag=True, help="Write into a non-empty directory, overwriting only template files.")
 @click.option("--dry-run", is_flag=True, help="Show the files and steps; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def new(name, template, output_dir, sets, answers_file, no_input, checkout, env, python, torch, installer, no_lock,
         no_kernel, trust, force, dry_run, as_json) -> None:
-    """Generate project NAME from a template."""
+    """Generate project NAME from a template.
+
+    NAME answers the template's project_name (a display name such as "My Lib" is fine); the template
+    derives its other names from it.
+    """
     from ..answers import parse_set
     from ..config import load
     from ..environment import manager_for
     from ..generate import NewOptions, create_project
     from ..torch_variant import validate_variant
 
+    interactive = is_interactive() and not no_input
+    if name is None:
+        if not interactive:
+            raise click.UsageError("Missing argument 'NAME'.")
+        name = click.prompt("Project name", err=True)
     env = env or load().get("backend") or "venv"
     if env != "none":
         manager_for(env)  # refuse an unavailable backend before rendering anything
     if torch is not None:
         validate_variant(torch)
     reporter = current_reporter()
-    interactive = is_interactive() and not no_input
     options = NewOptions(
-        name=name, template=template, output_dir=output_dir, overrides=parse_set(sets), answers_file=answers_file,
-        no_input=not interactive, trust=trust, force=force, dry_run=dry_run, checkout=checkout, env=env,
-        python=python, torch=torch, installer=installer, lock=not no_lock, kernel=not no_kernel,
+        name=name, template=template, output_dir=output_dir, overrides=parse_set(sets, typed=False),
+        answers_file=answers_file, no_input=not interactive, trust=trust, force=force, dry_run=dry_run,
+        checkout=checkout, env=env, python=python, torch=torch, installer=installer, lock=not no_lock,
+        kernel=not no_kernel,
     )
 
     def confirm(fetched) -> bool:
         if not interactive:
             return False
         return click.confirm(
-            f"Template {fetched.source.spec} runs hooks ({', '.join(fetched.hooks)}) from {fetched.repo_dir}. "
-            "Run them?", default=False, err=True)
+            f"Template {fetched.source.spec} from {fetched.repo_dir} {'; '.join(fetched.runs_code())}. "
+            "Trust it to run that code?", default=False, err=True)
 
     result = create_project(options, reporter, confirm)
     if as_json:
@@ -67,6 +77,8 @@ def new(name, template, output_dir, sets, answers_file, no_input, checkout, env,
         return
     if result.dry_run:
         click.echo(f"would create {result.project_dir} from {result.template} ({result.template_version})")
+        for what in result.runs_code:
+            click.echo(f"template {what} (needs --trust)")
         for rel in result.files:
             click.echo(f"  {rel}")
         click.echo("steps: " + " -> ".join(result.steps))
