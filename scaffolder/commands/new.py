@@ -50,7 +50,7 @@ def new(name, template, output_dir, sets, answers_file, no_input, checkout, env,
     if name is None:
         if not interactive:
             raise click.UsageError("Missing argument 'NAME'.")
-        name = click.prompt("Project name", err=True)
+        name = click.prompt("Project name", err=True).strip()
     env = env or load().get("backend") or "venv"
     if env != "none":
         manager_for(env)  # refuse an unavailable backend before rendering anything
