@@ -232,13 +232,17 @@ class CondaManager:
         return resolve_variant(settings.get("torch")) if gather(project.root, project.pyproject).uses_torch else None
 
     def python(self, project: Project, settings) -> str:  # noqa: ANN001
-        from .environment import wanted_python
+        return self.python_choice(project, settings).version
 
-        version = wanted_python(project, settings)
+    def python_choice(self, project: Project, settings):  # noqa: ANN001, ANN201 - pythons.PythonChoice
+        """The Python conda installs: as for a venv, but from the channel, so any known version fits."""
+        from .environment import choose_python
+
+        version = str(settings.get("python") or "")
         if "/" in version or "\\" in version:
             raise UsageError(f"a conda env takes a Python version, not the interpreter {version}",
                              "pass --python 3.X; conda installs that Python into the env")
-        return version
+        return choose_python(project, settings, installed=False)
 
     def ensure_inputs(self, project: Project, settings, *, txn: Transaction | None = None) -> list[Path]:  # noqa: ANN001
         """environment.yml and virtual-packages.yml from the project's dependencies, unless they exist."""
@@ -330,7 +334,9 @@ class CondaManager:
         if existed and not (prefix / "conda-meta").is_dir():
             raise EnvError(f"{prefix} is not a conda environment, so it was not replaced",
                            "move it away, or set env_path in [tool.scaffolder] to another directory")
-        python = self.python(project, settings)
+        choice = self.python_choice(project, settings)
+        python = choice.version
+        reporter.info(choice.describe())
         with Transaction() as txn:
             self.ensure_inputs(project, settings, txn=txn)
             state, detail = lock_state(files)
@@ -451,6 +457,7 @@ def _new_context(ctx):  # noqa: ANN001, ANN202 - generate.StepContext
 
 def new_write_inputs(ctx) -> None:  # noqa: ANN001
     project, settings, manager = _new_context(ctx)
+    ctx.reporter.info(manager.python_choice(project, settings).describe())
     manager.ensure_inputs(project, settings, txn=ctx.txn)
     ctx.settings.update(backend="conda")
 

@@ -10,18 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import tomlfile
-from .environment import (
-    VenvManager,
-    check_requires_python,
-    env_path,
-    install_locked,
-    load_settings,
-    venv_backend,
-    wanted_python,
-)
+from .environment import VenvManager, choose_python, env_path, install_locked, load_settings, venv_backend
 from .errors import EnvError
 from .project import Project
-from .pythons import find_python
 
 if TYPE_CHECKING:  # pragma: no cover
     from .generate import NewOptions, Step, StepContext
@@ -45,16 +36,15 @@ def _project(ctx: StepContext) -> tuple[Project, object]:
 
 def create_env(ctx: StepContext) -> None:
     project, settings = _project(ctx)
-    version = wanted_python(project, settings)
-    check_requires_python(project, version)
-    version, interpreter = find_python(version)
+    choice = choose_python(project, settings)
     backend = venv_backend(settings.get("installer"))
     env = env_path(project)
     if env.exists():
         raise EnvError(f"{env} already exists", "remove it, or generate into another directory")
+    ctx.reporter.info(choice.describe())
     ctx.txn.created_path(env)
-    backend.create(env, str(interpreter))
-    ctx.settings.update(backend="venv", installer=backend.installer, python=version,
+    backend.create(env, str(choice.interpreter))
+    ctx.settings.update(backend="venv", installer=backend.installer, python=choice.version,
                         env_path=env.name)
 
 

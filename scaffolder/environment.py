@@ -24,7 +24,7 @@ from .fsutil import is_within, remove_tree
 from .lock_inputs import ALL_EXTRAS, LockInputs, gather
 from .locking import DEV_LOCK, MAIN_LOCK, LockResult, fingerprints, lock_project, lock_state
 from .project import Project
-from .pythons import current_version, find_python
+from .pythons import NoMatchingPython, PythonChoice, choose, current_version
 from .transaction import Transaction
 
 # backend kind -> "module:class" of its manager.
@@ -68,25 +68,39 @@ def venv_backend(installer: str | None) -> VenvBackend:
     return backend
 
 
-def wanted_python(project: Project, settings) -> str:
-    """major.minor the project runs on: --python, SCAFFOLDER_PYTHON, the project, the template answer, or ours."""
+def choose_python(project: Project, settings, *, installed: bool = True) -> PythonChoice:
+    """Which Python the project's env gets, and why: the one decision behind ``new`` and ``env create``.
+
+    A Python that was asked for (--python, SCAFFOLDER_PYTHON, the config file, or ``python`` recorded
+    in [tool.scaffolder]) must satisfy requires-python; otherwise the template's ``python_version``
+    answer when it is installed and fits, else the newest installed match (``pythons.choose``).
+    ``installed=False`` is for conda, which installs the version from its channel.
+    """
+    source = settings.source("python") if hasattr(settings, "source") else None
     answers = project.settings.get("answers") or {}
-    version = settings.get("python") or answers.get("python_version") or current_version()
-    return str(version)
+    return choose(project.pyproject.get("project", {}).get("requires-python"), explicit=settings.get("python"),
+                  explicit_from=_python_source(source), preferred=answers.get("python_version"), installed=installed)
 
 
-def check_requires_python(project: Project, version: str) -> None:
-    from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
-    spec = project.pyproject.get("project", {}).get("requires-python")
-    if not spec or os.sep in version:
-        return
+def wanted_python(project: Project, settings) -> str:
+    """major.minor the project runs on: the Python asked for, else what ``choose_python`` picks
+    (the template's answer or the running one when no interpreter fits, so describing never fails)."""
+    if settings.get("python"):
+        return str(settings.get("python"))
     try:
-        allowed = SpecifierSet(spec)
-    except InvalidSpecifier:
-        return
-    if not any(allowed.contains(f"{version}.{patch}", prereleases=True) for patch in (0, 99)):
-        raise UsageError(f"the project requires Python {spec}, not {version}", "choose another --python")
+        return choose_python(project, settings).version
+    except NoMatchingPython:
+        return str((project.settings.get("answers") or {}).get("python_version") or current_version())
+
+
+def _python_source(source: str | None) -> str:
+    if source and source.startswith("env:"):
+        return source.removeprefix("env:")
+    if source and source.startswith("project:"):
+        return "[tool.scaffolder] python"
+    if source and source.startswith("file:"):
+        return f"python in {source.removeprefix('file:')}"
+    return "--python"
 
 
 def env_path(project: Project) -> Path:
@@ -166,9 +180,8 @@ class VenvManager:
     def create(self, project: Project, settings, *, recreate: bool = False, reporter: Reporter | None = None
                ) -> dict[str, Any]:
         reporter = reporter or Reporter()
-        version = wanted_python(project, settings)
-        check_requires_python(project, version)
-        version, interpreter = find_python(version)
+        choice = choose_python(project, settings)
+        version, interpreter = choice.version, choice.interpreter
         backend = venv_backend(settings.get("installer"))
         env = env_path(project)
         existed = env.exists() or env.is_symlink()
@@ -182,6 +195,7 @@ class VenvManager:
             if existed:
                 _move_aside(env, txn)
             txn.created_path(env)
+            reporter.info(choice.describe())
             with reporter.step(f"create {_rel(env, project)} (Python {version}, {backend.installer})"):
                 backend.create(env, str(interpreter))
             locked_for = _locked_python(project.root)

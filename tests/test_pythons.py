@@ -3,9 +3,21 @@ import sys
 from pathlib import Path
 
 import pytest
+from pythonlayout import newest, next_minor, runs
 
 from scaffolder.errors import EnvError, UsageError
-from scaffolder.pythons import current_version, find_interpreters, find_python
+from scaffolder.pythons import (
+    KNOWN_VERSIONS,
+    NoMatchingPython,
+    choose,
+    current_version,
+    find_interpreters,
+    find_python,
+    satisfies,
+)
+
+pytest_plugins = ["pythonlayout"]
+HERE = current_version()
 
 
 def test_running_interpreter_is_found_first():
@@ -34,3 +46,116 @@ def test_interpreter_path_and_bad_versions():
         find_python("three")
     with pytest.raises(EnvError, match="not a working Python"):
         find_python("/nonexistent/python")
+
+
+# ---------------------------------------------------------------- choosing an interpreter for requires-python
+# ``pythons`` (tests/pythonlayout.py) decides what is installed; every interpreter in it is real.
+
+
+@pytest.mark.parametrize("uv_default_dir", [False, True], ids=["UV_PYTHON_INSTALL_DIR", "XDG_DATA_HOME"])
+def test_interpreters_are_found_on_path_in_pyenv_and_among_uv_pythons(pythons, uv_default_dir):
+    placed = pythons(uv_default_dir=uv_default_dir)
+    assert find_interpreters() == placed
+    for version, path in placed.items():
+        assert runs(path) == version
+
+
+def test_pyenv_shims_are_not_interpreters(pythons, tmp_path, monkeypatch):
+    pythons([])
+    # A shim is named for a version it may not run; this stand-in is named for one that does not exist.
+    for name in ("shims", "plain"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "python3.99").symlink_to(sys.executable)
+    monkeypatch.setenv("PATH", str(tmp_path / "shims"))
+    assert find_interpreters() == {HERE: Path(sys.executable)}
+    monkeypatch.setenv("PATH", str(tmp_path / "plain"))
+    assert "3.99" in find_interpreters()
+
+
+def test_newest_installed_match_wins(pythons):
+    placed = pythons()
+    choice = choose(f">={HERE}")
+    expected = newest(placed, HERE)
+    assert (choice.version, choice.interpreter) == (expected, placed[expected])
+    assert runs(choice.interpreter) == expected
+    assert choice.describe() == \
+        f"Python {expected} ({placed[expected]}): newest installed match for requires-python >={HERE}"
+
+
+def test_the_templates_python_version_is_preferred_when_installed_and_within(pythons):
+    placed = pythons()
+    oldest = min(placed, key=lambda v: tuple(map(int, v.split("."))))
+    choice = choose(f">={oldest}", preferred=HERE)
+    assert (choice.version, choice.interpreter) == (HERE, Path(sys.executable))
+    assert choice.reason == f"the template's python_version, within requires-python >={oldest}"
+    missing = choose(f">={HERE}", preferred="3.99")
+    assert missing.version == newest(placed, HERE)
+    assert missing.reason.endswith("(the template's python_version 3.99 is not installed)")
+
+
+def test_without_requires_python_the_running_interpreter_is_kept(pythons):
+    pythons()
+    choice = choose(None)
+    assert (choice.version, choice.interpreter) == (HERE, Path(sys.executable))
+    assert choice.reason == "the running interpreter; the project sets no requires-python"
+
+
+def test_no_match_fails_in_one_line_listing_what_was_found(pythons):
+    placed = pythons()
+    above = next_minor(newest(placed))
+    with pytest.raises(NoMatchingPython) as info:
+        choose(f">={above}", preferred=HERE)
+    message = info.value.format_message()
+    assert "\n" not in message and info.value.exit_code == 1
+    assert message.startswith(f"no installed Python satisfies requires-python >={above} (found: ")
+    for version, path in placed.items():
+        assert f"{version} ({path})" in message
+    hint = above if above in KNOWN_VERSIONS else "3.X"
+    assert message.endswith(f"(install one (pyenv install {hint} or uv python install {hint}) "
+                            "or pass an interpreter with --python)")
+
+
+def test_only_the_running_interpreter_installed(pythons):
+    """What a bare machine has: that one is chosen when it fits, and named when it does not."""
+    pythons([])
+    assert choose(f">={HERE}").interpreter == Path(sys.executable)
+    with pytest.raises(NoMatchingPython, match=rf"\(found: {HERE} \({sys.executable}\)\)"):
+        choose(f">{HERE}.99")
+
+
+def test_an_explicit_python_must_satisfy_requires_python(pythons):
+    pythons()
+    with pytest.raises(UsageError, match=rf"the project requires Python >={next_minor()}, not {HERE} "):
+        choose(f">={next_minor()}", explicit=HERE)
+    with pytest.raises(UsageError, match=rf"the project requires Python >={next_minor()}, not {HERE} \("):
+        choose(f">={next_minor()}", explicit=sys.executable)  # an interpreter path is run to learn its version
+    with pytest.raises(EnvError, match="Python 3.99 is not installed"):
+        choose(None, explicit="3.99")
+    choice = choose(f">={HERE}", explicit=HERE, explicit_from="SCAFFOLDER_PYTHON", preferred="3.99")
+    assert (choice.version, choice.interpreter) == (HERE, Path(sys.executable))
+    assert choice.reason == "set by SCAFFOLDER_PYTHON"
+
+
+def test_conda_gets_a_known_version_within_requires_python():
+    conda = dict(installed=False)
+    assert choose(">=3.11", preferred="3.11", **conda).describe() == \
+        "Python 3.11: the template's python_version, within requires-python >=3.11"
+    later = choose(">=3.12", preferred="3.11", **conda)
+    assert later.version == KNOWN_VERSIONS[-1] and later.interpreter is None
+    assert later.reason == \
+        "newest known Python for requires-python >=3.12 (the template's python_version 3.11 is outside it)"
+    assert choose(">=3.10,<3.12", **conda).version == "3.11"
+    assert choose(None, **conda).version == HERE
+    with pytest.raises(NoMatchingPython, match="no known Python .* satisfies requires-python >=4"):
+        choose(">=4", **conda)
+    with pytest.raises(UsageError, match="requires Python >=3.12, not 3.11"):
+        choose(">=3.12", explicit="3.11", **conda)
+
+
+@pytest.mark.parametrize(("spec", "version", "expected"), [
+    (">=3.12", "3.12", True), (">=3.12", "3.11", False), ("<3.12", "3.12", False), ("==3.12.1", "3.12", True),
+    ("~=3.11.4", "3.11", True), ("!=3.11.*", "3.11", False), (">=3.10,<3.13", "3.13", False),
+    (None, "3.6", True), ("not a specifier", "3.6", True),
+])
+def test_satisfies_asks_whether_some_release_of_the_minor_fits(spec, version, expected):
+    assert satisfies(spec, version) is expected
