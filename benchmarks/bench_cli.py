@@ -2,8 +2,10 @@
 
     python benchmarks/bench_cli.py [--runs N]
 
-Targets: `scaffolder --help` <= 0.5x `cookiecutter --help`; `scaffolder new -t minimal --no-input
---env none` within 1.2x of plain `cookiecutter` on the same template.
+Targets: `scaffolder --help` <= 0.5x `cookiecutter --help`; rendering within 1.2x of plain `cookiecutter`
+on the same template: `scaffolder new NAME -t TEMPLATE --no-input --env none` against
+`cookiecutter --no-input TEMPLATE project_name=NAME`, for the built-in minimal template (by name) and the
+transformer template (by its directory, as any outside template is given).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    cookiecutter = shutil.which("cookiecutter") or sys.exit("cookiecutter is not on PATH")
+    # cookiecutter of the same environment as scaffolder, else the one on PATH
+    cookiecutter = (shutil.which("cookiecutter", path=str(Path(sys.executable).parent)) or shutil.which("cookiecutter")
+                    or sys.exit("cookiecutter is not on PATH"))
     scaffolder = [sys.executable, "-m", "scaffolder"]
     work = Path(tempfile.mkdtemp(prefix="bench-cli-"))
     try:
@@ -32,19 +36,23 @@ def main() -> int:
             "--help", lambda i: time_command([*scaffolder, "--help"]), lambda i: time_command([cookiecutter, "--help"]),
             runs=args.runs, target=0.5, theirs_name="cookiecutter",
         )
-        template = REPO / "templates" / "minimal"
 
-        def ours(i: int) -> float:
-            out = fresh_dir(work / "ours")
-            return time_command([*scaffolder, "new", "bench-proj", "-t", "minimal", "-o", str(out), "--no-input",
-                                 "--env", "none"])
+        def render(label: str, scaffolder_template: str, template: Path) -> None:
+            def ours(i: int) -> float:
+                out = fresh_dir(work / "ours")
+                return time_command([*scaffolder, "new", "bench-proj", "-t", scaffolder_template, "-o", str(out),
+                                     "--no-input", "--env", "none"])
 
-        def theirs(i: int) -> float:
-            out = fresh_dir(work / "theirs")
-            return time_command([cookiecutter, str(template), "--no-input", "-o", str(out),
-                                 "project_name=bench-proj"])
+            def theirs(i: int) -> float:
+                out = fresh_dir(work / "theirs")
+                return time_command([cookiecutter, "--no-input", str(template), "-o", str(out),
+                                     "project_name=bench-proj"])
 
-        compare("new -t minimal", ours, theirs, runs=args.runs, target=1.2, theirs_name="cookiecutter")
+            compare(label, ours, theirs, runs=args.runs, target=1.2, theirs_name="cookiecutter")
+
+        render("new -t minimal", "minimal", REPO / "templates" / "minimal")
+        transformer = REPO / "templates" / "transformer"
+        render("new -t templates/transformer", str(transformer), transformer)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
