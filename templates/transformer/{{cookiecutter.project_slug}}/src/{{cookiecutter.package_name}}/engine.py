@@ -38,6 +38,7 @@ from .device import (
     synchronize,
     teardown_distributed,
 )
+from .provenance import record_run
 from .train import lr_factor, make_optimizer, plot_losses
 
 Batch = dict[str, torch.Tensor]
@@ -285,6 +286,7 @@ def train_and_save(
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(config_to_dict(cfg), indent=2) + "\n")
+    record_run(out, cfg, dist, precision=settings.precision)
     log = MetricsLog(out / "metrics.jsonl" if dist.is_main else None)
     summary = fit(
         model,

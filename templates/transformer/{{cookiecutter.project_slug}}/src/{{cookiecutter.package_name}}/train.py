@@ -71,6 +71,7 @@ from .device import (
     teardown_distributed,
 )
 from .model import GPT, IGNORE_INDEX, GPTConfig, Seq2SeqConfig, Seq2SeqTransformer
+from .provenance import record_run
 
 
 @dataclass
@@ -525,6 +526,8 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, save: bool, info: DistInfo
     reporter = Reporter(out, cfg, step, enabled=info.is_main)
     if info.is_main:
         write_config(cfg, out / "config.toml")
+    if save:
+        record_run(out, cfg, info, precision=precision, compile=use_compile, resumed_at=step)
     peak = peak_flops(device)
     peak_text = "n/a" if peak is None else f"{peak / 1e12:.0f} TFLOPS"
     reporter.print(
