@@ -23,12 +23,34 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        if path.exists():
-            shutil.copymode(path, tmp)
+        _set_mode(tmp, path)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def current_umask() -> int:
+    """The process umask. Linux shows it in /proc; elsewhere it is read by setting and restoring it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _set_mode(tmp: str, path: Path) -> None:
+    """mkstemp makes 0600 files: give ``tmp`` the mode of the file it replaces, else the mode a plain
+    ``open(path, "w")`` would give (0666 less the umask), so teammates and containers can read it."""
+    if path.exists():
+        shutil.copymode(path, tmp)
+    else:
+        os.chmod(tmp, 0o666 & ~current_umask())
 
 
 def atomic_copy(src: Path, dst: Path) -> None:

@@ -45,3 +45,28 @@ def test_remove_tree_handles_dirs_links_files_and_absence(tmp_path):
     for name in ("d", "link", "file", "missing"):
         remove_tree(tmp_path / name)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["target"]  # a link's target stays
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_new_file_gets_the_umask_mode_not_mkstemps_0600(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        atomic_write_text(tmp_path / "new.txt", "x")
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+    finally:
+        os.umask(old)
+    assert (plain.stat().st_mode & 0o777) == mode
+    assert ((tmp_path / "new.txt").stat().st_mode & 0o777) == mode
+
+
+def test_replaced_file_keeps_a_wider_mode(tmp_path):
+    path = tmp_path / "run.sh"
+    path.write_text("old")
+    os.chmod(path, 0o755)
+    old = os.umask(0o077)
+    try:
+        atomic_write_text(path, "new")
+    finally:
+        os.umask(old)
+    assert (path.stat().st_mode & 0o777) == 0o755
