@@ -209,12 +209,18 @@ def compare_trees(theirs: Tree, ours: Tree, unstable: frozenset[str] = frozenset
     """Differences between cookiecutter's output (theirs) and scaffolder's (ours), both relative to OUT.
 
     The bytes of ``unstable`` files (which differ between two cookiecutter runs, e.g. ``{{ uuid4() }}``) are not
-    compared; their presence, kind and mode are.
+    compared; their presence, kind and mode are. The project's ``.git`` is scaffolder's git step (allowed by the
+    contract): its contents are never compared, and it must be there only where cookiecutter made one too.
     """
     problems = []
-    tops = {rel for rel, (kind, _, _) in ours.items() if "/" not in rel and kind == "dir"}
+    tops = {rel for rel, (kind, _, _) in (theirs | ours).items() if "/" not in rel and kind == "dir"}
     for rel in sorted(set(theirs) | set(ours)):
         a, b = theirs.get(rel), ours.get(rel)
+        top, _, inside = rel.partition("/")
+        if top in tops and (inside == ".git" or inside.startswith(".git/")):
+            if inside == ".git" and a is not None and (b is None or a[0] != b[0]):
+                problems.append(f"{rel}: cookiecutter made a {a[0]}, scaffolder {'none' if b is None else 'a ' + b[0]}")
+            continue
         if rel.count("/") == 1 and rel.split("/")[0] in tops and rel.endswith("/pyproject.toml") and b is not None:
             problem = _pyproject_difference(rel, a, b)
             if problem:

@@ -86,6 +86,9 @@ def test_the_judge_sees_every_kind_of_difference(tmp_path):
     table = b'[tool.scaffolder]\ntemplate = "x"\n'
     own = f"{NAME}/pyproject.toml"
     assert fidelity.compare_trees(theirs, {**theirs, own: ("file", 0o644, table)}) == []
+    git = {f"{NAME}/.git": ("dir", 0o755, b""), f"{NAME}/.git/HEAD": ("file", 0o644, b"ref: refs/heads/main\n")}
+    assert fidelity.compare_trees(theirs, {**theirs, **git}) == []  # scaffolder's git step
+    assert "scaffolder none" in fidelity.compare_trees({**theirs, **git}, theirs)[0]
     cases = {
         "content differs": {**theirs, f"{NAME}/a.txt": ("file", 0o644, b"other\n")},
         "mode 755 vs 644": {**theirs, f"{NAME}/run.sh": ("file", 0o644, theirs[f"{NAME}/run.sh"][2])},
