@@ -9,6 +9,8 @@ The file (a team usually ships one and points SCAFFOLDER_CONFIG at it):
     backend = "venv"                  # venv | conda | none
     installer = "uv"                  # uv | pip
     torch = "auto"                    # auto | cpu | cu126 | ...
+    platforms = ["linux-x86_64", "macos-arm64", "windows-x86_64"]  # what `scaffolder lock` covers
+    compile_bytecode = false          # true: write .pyc at install (images, read-only envs)
 
     [index]
     url = "https://pypi.example.com/simple"
@@ -27,7 +29,8 @@ The file (a team usually ships one and points SCAFFOLDER_CONFIG at it):
     search = ["micromamba", "mamba", "conda"]         # PATH search order
 
     [policy]
-    allowed_templates = ["builtin:*", "plugin:*", "gh:acme/*"]
+    allowed_templates = ["builtin:*", "plugin:*", "gh:acme/*"]   # a restriction: nothing else may be used
+    trusted_templates = ["gh:acme/*"]   # run hooks and extensions, render unsandboxed, without --trust
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ KEYS: dict[str, tuple[str, str]] = {
     "backend": ("SCAFFOLDER_BACKEND", "str"),
     "installer": ("SCAFFOLDER_INSTALLER", "str"),
     "torch": ("SCAFFOLDER_TORCH", "str"),
+    "platforms": ("SCAFFOLDER_PLATFORMS", "list"),
+    "compile_bytecode": ("SCAFFOLDER_COMPILE_BYTECODE", "str"),
     "index.url": ("SCAFFOLDER_INDEX_URL", "str"),
     "index.extra_urls": ("SCAFFOLDER_EXTRA_INDEX_URLS", "list"),
     "index.find_links": ("SCAFFOLDER_FIND_LINKS", "list"),
@@ -57,10 +62,11 @@ KEYS: dict[str, tuple[str, str]] = {
     "conda.exe": ("SCAFFOLDER_CONDA_EXE", "str"),
     "conda.search": ("SCAFFOLDER_CONDA_SEARCH", "list"),
     "policy.allowed_templates": ("SCAFFOLDER_ALLOWED_TEMPLATES", "list"),
+    "policy.trusted_templates": ("SCAFFOLDER_TRUSTED_TEMPLATES", "list"),
 }
 # Per-variant torch indexes: torch_index.<variant>, env SCAFFOLDER_TORCH_INDEX_<VARIANT>.
 TORCH_INDEX_PREFIX = "torch_index."
-PROJECT_KEYS = ("template", "python", "backend", "installer", "torch")
+PROJECT_KEYS = ("template", "python", "backend", "installer", "torch", "platforms")
 DEFAULTS: dict[str, Any] = {"template": "transformer", "backend": "venv", "torch": "auto"}
 
 
@@ -172,3 +178,14 @@ def check_template_allowed(spec: str, settings: Settings) -> None:
         f"template {spec!r} is not allowed by the team policy ({settings.source('policy.allowed_templates')})",
         f"use one matching {', '.join(allowed)}",
     )
+
+
+def template_trusted(spec: str, settings: Settings) -> bool:
+    """Whether the team policy trusts a template source: ``policy.trusted_templates`` holds shell-style
+    patterns matched against the source as recorded (``gh:acme/*``, a URL, an absolute path). A trusted
+    template runs its hooks and extensions and renders outside the sandbox without --trust; links that
+    leave it still need --allow-outside-links. A project's own [tool.scaffolder] cannot set this."""
+    patterns = settings.get("policy.trusted_templates") or []
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    return any(fnmatch.fnmatchcase(spec, str(pattern)) for pattern in patterns)

@@ -128,16 +128,46 @@ def lock_files(root: Path) -> list[tuple[str, Path]]:
     return [(MAIN_LOCK, main)] + ([(DEV_LOCK, dev)] if dev.exists() else [])
 
 
-def expected_packages(root: Path) -> dict[str, str]:
-    """What the locks put into the env: name -> version (or URL)."""
+def expected_packages(root: Path, python: str | None = None) -> dict[str, str]:
+    """What the locks put into an env of Python ``python`` on this machine: name -> version (or URL)."""
+    from .platforms import local_marker_environment
+
+    environment = local_marker_environment(python) if python else None
     expected: dict[str, str] = {}
     for _, path in lock_files(root):
-        expected.update(lockfile.read(path).versions())
+        expected.update(lockfile.read(path).versions(environment))
     return expected
 
 
+def project_platforms(project: Project, settings=None) -> tuple[str, ...]:
+    """The platforms the project locks for: --platform, SCAFFOLDER_PLATFORMS, ``platforms`` in
+    [tool.scaffolder], the team file, else linux-x86_64, linux-aarch64, macos-arm64, windows-x86_64."""
+    from .platforms import DEFAULT_PLATFORMS, parse_platforms
+
+    value = settings.get("platforms") if settings is not None else None
+    value = value or project.settings.get("platforms")
+    return parse_platforms(value) if value else DEFAULT_PLATFORMS
+
+
+def require_coverage(locks: list[tuple[str, lockfile.Lock]], here: str | None = None) -> None:
+    """Refuse, in one line, to install a universal lock that does not cover this machine."""
+    from .platforms import current_platform
+
+    here = here or current_platform()
+    for name, lock in locks:
+        if lock.platforms and here not in lock.platforms:
+            raise EnvError(f"{name} does not cover this machine ({here}); it is locked for "
+                           f"{', '.join(lock.platforms)}",
+                           f"add it: scaffolder lock --platform {','.join((*lock.platforms, here))}")
+
+
 def install_locked(root: Path, env: Path, backend: VenvBackend) -> int:
-    """Make ``env`` match the project's locks exactly, hash-checked; the locks are verified first."""
+    """Make ``env`` match the project's locks exactly, hash-checked; the locks are verified first.
+
+    A universal lock is narrowed to what this machine installs (its markers evaluated for the env's
+    Python here), so the installer gets exact pins and hashes and resolves nothing."""
+    from .platforms import local_marker_environment
+
     locks = [(name, lockfile.read_verified(path)) for name, path in lock_files(root)]
     env_version = backend.python_version(env) or ""
     for name, lock in locks:
@@ -146,6 +176,9 @@ def install_locked(root: Path, env: Path, backend: VenvBackend) -> int:
             raise EnvError(f"{name} was made for Python {locked_for} but {env.name} runs Python {env_version}",
                            f"run 'scaffolder lock' for Python {'.'.join(env_version.split('.')[:2])}, "
                            f"or 'scaffolder env create --recreate --python {locked_for}'")
+    require_coverage(locks)
+    environment = local_marker_environment(env_version) if env_version else None
+    locks = [(name, lock.select(environment, name)) if environment else (name, lock) for name, lock in locks]
     merged = lockfile.merge_for_install(locks)
     fd, tmp = tempfile.mkstemp(prefix=".scaffolder-install-", suffix=".txt", dir=env.parent)
     try:
@@ -223,7 +256,7 @@ class VenvManager:
             fix = "run 'scaffolder env create'" if not env.exists() else "run 'scaffolder env create --recreate'"
             raise EnvError(problem, fix)
         self._warn_if_stale(project, settings, reporter)
-        before = drift(backend, env, expected_packages(project.root))
+        before = drift(backend, env, expected_packages(project.root, backend.python_version(env)))
         with reporter.step(f"sync {_rel(env, project)} with the lock"):
             count = install_locked(project.root, env, backend)
         return {"path": str(env), "packages": count, "changed": before}
@@ -242,7 +275,7 @@ class VenvManager:
             "matches_lock": None,
         }
         if problem is None and all(state not in ("missing", "corrupted") for state, _ in states.values()):
-            info["matches_lock"] = not drift(backend, env, expected_packages(project.root))
+            info["matches_lock"] = not drift(backend, env, expected_packages(project.root, info["python"]))
         return info
 
     def remove(self, project: Project, settings, *, reporter: Reporter | None = None) -> dict[str, Any]:
@@ -267,13 +300,38 @@ class VenvManager:
         reporter = reporter or Reporter()
         version = wanted_python(project, settings)
         torch = resolve_variant(settings.get("torch"))
+        from .locking import CoverageError
+        from .platforms import current_platform
+
         engine = settings.get("installer") or project.settings.get("installer") or default_engine()
         extras = project_extras(project) if extras is None else extras
-        with reporter.step(f"lock with {'uv' if engine == 'uv' else 'pip-compile'} (Python {version}, torch {torch})"):
-            result = lock_project(project.root, project.pyproject, python=version, torch=torch, engine=engine,
-                                  upgrade=upgrade, upgrade_packages=upgrade_packages, reporter=reporter, txn=txn,
-                                  extras=extras)
-        changes = dict(python=version, torch=torch, lock=MAIN_LOCK, extras=extras or None)
+        platforms = project_platforms(project, settings)
+        chosen = bool(settings.get("platforms") or project.settings.get("platforms"))
+        if engine == "pip" and platforms != (current_platform(),) and default_engine() == "uv":
+            engine = "uv"  # pip-compile has no universal mode; pip still installs the lock
+        if _single_platform_lock(project.root):
+            reporter.info(f"{MAIN_LOCK} is a single-platform lock; converting it to one lock for "
+                          f"{', '.join(platforms)} (its pins are kept where they fit)")
+        torch_shown = f"torch {torch}, " if _uses_torch(project) else ""  # not for projects without torch
+        with reporter.step(f"lock with {'uv' if engine == 'uv' else 'pip-compile'} (Python {version}, {torch_shown}"
+                           f"{', '.join(platforms)})"):
+            while True:
+                try:
+                    result = lock_project(project.root, project.pyproject, python=version, torch=torch,
+                                          engine=engine, upgrade=upgrade, upgrade_packages=upgrade_packages,
+                                          reporter=reporter, txn=txn, extras=extras, platforms=platforms)
+                    break
+                except CoverageError as exc:
+                    # The default set is best effort: platforms the package sources cannot serve are
+                    # dropped, said, and recorded; a set someone chose is kept or refused.
+                    kept = tuple(p for p in platforms if p not in exc.uncovered)
+                    if chosen or not kept:
+                        raise
+                    for platform, problem in exc.uncovered.items():
+                        reporter.warn(f"not locking for {platform}: {problem} on the configured indexes "
+                                      f"(choose the set with 'scaffolder lock --platform ...')")
+                    platforms = kept
+        changes = dict(python=version, torch=torch, lock=MAIN_LOCK, extras=extras or None, platforms=list(platforms))
         if txn is not None:  # a caller inside a transaction records the settings once it succeeds
             project.settings.update({k: v for k, v in changes.items() if v is not None})
             for key in [k for k, v in changes.items() if v is None]:
@@ -283,12 +341,16 @@ class VenvManager:
         return result
 
     def lock_states(self, project: Project, settings) -> dict[str, tuple[str, str]]:
+        from .platforms import current_platform
         from .torch_variant import resolve_variant
 
         inputs = project_inputs(project)
-        main_fp, dev_fp = fingerprints(inputs, wanted_python(project, settings), resolve_variant(settings.get("torch")))
-        return {MAIN_LOCK: lock_state(project.root / MAIN_LOCK, main_fp),
-                DEV_LOCK: lock_state(project.root / DEV_LOCK, dev_fp)}
+        platforms = project_platforms(project, settings)
+        main_fp, dev_fp = fingerprints(inputs, wanted_python(project, settings), resolve_variant(settings.get("torch")),
+                                       platforms)
+        here = current_platform()
+        return {MAIN_LOCK: lock_state(project.root / MAIN_LOCK, main_fp, platforms, here),
+                DEV_LOCK: lock_state(project.root / DEV_LOCK, dev_fp, platforms, here)}
 
     def check(self, project: Project, settings) -> list[str]:
         """Why the project is not reproducible right now; empty when lock and env are both in order."""
@@ -305,7 +367,7 @@ class VenvManager:
         if not (have == wanted or have.startswith(wanted + ".")):
             problems.append(f"environment runs Python {have}, the project wants {wanted}")
         try:
-            expected = expected_packages(project.root)
+            expected = expected_packages(project.root, have if have != "?" else None)
         except Exception:  # an unreadable lock is already reported above
             return problems
         lines = drift(backend, env, expected)
@@ -330,6 +392,13 @@ def _remove_kernels(project: Project, env: Path) -> None:
 BEFORE_REMOVE.append(_remove_kernels)
 
 
+def _uses_torch(project: Project) -> bool:
+    try:
+        return project_inputs(project).uses_torch
+    except LockError:  # locking reports it
+        return True
+
+
 def _locked_python(root: Path) -> str | None:
     """The Python the main lock records; None when there is no readable scaffolder lock (a corrupted
     one is reported when it is installed, and never replaced behind the user's back)."""
@@ -337,6 +406,14 @@ def _locked_python(root: Path) -> str | None:
         return lockfile.read(Path(root) / MAIN_LOCK).meta.get("python")
     except LockError:
         return None
+
+
+def _single_platform_lock(root: Path) -> bool:
+    """Whether the main lock is the older single-platform kind (format 1), which ``lock`` converts."""
+    try:
+        return (Path(root) / MAIN_LOCK).exists() and not lockfile.read(Path(root) / MAIN_LOCK).platforms
+    except LockError:
+        return False
 
 
 def _same_version(a: str, b: str) -> bool:

@@ -105,8 +105,10 @@ def gather(root: Path, pyproject: dict[str, Any], extras: Sequence[str] | str = 
     return LockInputs(main, dev)
 
 
-def fingerprint(inputs: InputSet, *, python: str, torch: str | None, base: str | None = None) -> str:
-    """sha256 of everything that decides the lock's content; ``base`` chains dev to main."""
+def fingerprint(inputs: InputSet, *, python: str, torch: str | None, base: str | None = None,
+                platforms: list[str] | None = None) -> str:
+    """sha256 of everything that decides the lock's content; ``base`` chains dev to main; ``platforms``
+    (sorted) is the set a universal lock covers."""
     data = {
         "format": 1,
         "set": inputs.label,
@@ -115,6 +117,8 @@ def fingerprint(inputs: InputSet, *, python: str, torch: str | None, base: str |
         "torch": torch,
         "base": base,
     }
+    if platforms is not None:
+        data["platforms"] = list(platforms)
     return "sha256:" + hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 

@@ -3,7 +3,13 @@
 Both resolvers' output is parsed and written back by this module, so uv and pip-compile produce
 the same file for the same resolution. The metadata line records what the lock was made from::
 
-    # scaffolder-lock: format=1 set=main python=3.11 torch=cpu inputs=sha256:... content=sha256:...
+    # scaffolder-lock: format=2 set=main python=3.11 torch=cpu platforms=linux-x86_64,macos-arm64
+    #   inputs=sha256:... content=sha256:...     (all on one line)
+
+A universal lock (format 2) is resolved once for several platforms: a pin may carry an environment
+marker (``pkg==1.0 ; sys_platform == 'win32'``), and a package may be pinned more than once under
+markers that exclude each other (torch ``+cpu`` on Linux, plain on macOS). ``Lock.select`` picks
+what one machine installs. Format 1 is the older lock made for one platform, without markers.
 
 ``inputs`` detects a stale lock; ``content`` covers every line below the metadata line, so a pin or
 hash edited by hand is caught before anything is installed.
@@ -18,12 +24,13 @@ from pathlib import Path
 
 from .errors import LockError
 
-FORMAT = "1"
+FORMAT = "2"
+SINGLE_PLATFORM_FORMAT = "1"
 META_PREFIX = "# scaffolder-lock:"
 _OPTIONS = ("--index-url", "--extra-index-url", "--find-links", "--no-index", "-i", "-f")
 _PIN = re.compile(
     r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*"
-    r"(?:==\s*(?P<version>[^\s;\\]+)|@\s*(?P<url>\S+))\s*(?P<rest>.*)$"
+    r"(?:==\s*(?P<version>[^\s;\\]+)|@\s*(?P<url>[^\s;]+))\s*(?P<rest>.*)$"
 )
 _HASH = re.compile(r"^--hash[=\s](?P<algo>sha256|sha384|sha512):(?P<hex>[0-9a-fA-F]+)$")
 _HEX_LEN = {"sha256": 64, "sha384": 96, "sha512": 128}
@@ -41,13 +48,20 @@ class Pin:
     url: str | None = None
     hashes: tuple[str, ...] = ()
     via: tuple[str, ...] = ()
+    marker: str | None = None  # environment marker: the platforms that install this pin
 
     @property
     def requirement(self) -> str:
         return f"{self.name}=={self.version}" if self.version else f"{self.name} @ {self.url}"
 
+    @property
+    def key(self) -> str:
+        """The pin's key in ``Lock.pins``: its name, with its marker when it has one."""
+        return f"{self.name} ; {self.marker}" if self.marker else self.name
+
     def render(self, annotate: bool = True) -> str:
-        lines = [self.requirement + (" \\" if self.hashes else "")]
+        head = self.requirement + (f" ; {self.marker}" if self.marker else "")
+        lines = [head + (" \\" if self.hashes else "")]
         lines += [f"    --hash={h}" + (" \\" if i < len(self.hashes) - 1 else "") for i, h in enumerate(self.hashes)]
         if annotate and len(self.via) == 1:
             lines.append(f"    # via {self.via[0]}")
@@ -58,19 +72,44 @@ class Pin:
 
 @dataclass
 class Lock:
-    pins: dict[str, Pin] = field(default_factory=dict)  # canonical name -> pin
+    pins: dict[str, Pin] = field(default_factory=dict)  # Pin.key (canonical name [; marker]) -> pin
     options: list[str] = field(default_factory=list)  # index lines, e.g. "--extra-index-url URL"
     meta: dict[str, str] = field(default_factory=dict)
     content_ok: bool | None = None  # None: no content checksum recorded
 
-    def versions(self) -> dict[str, str]:
-        return {name: pin.version or pin.url or "" for name, pin in self.pins.items()}
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        """The platforms the lock was made for; empty for a single-platform (format 1) lock."""
+        return tuple(p for p in self.meta.get("platforms", "").split(",") if p)
+
+    def select(self, environment: dict[str, str], source: str = "the lock") -> Lock:
+        """What a machine with these marker values installs: one pin per name, markers dropped."""
+        from .platforms import marker_holds
+
+        pins: dict[str, Pin] = {}
+        for pin in self.pins.values():
+            if not marker_holds(pin.marker, environment):
+                continue
+            if pin.name in pins:
+                raise LockError(f"{source} pins {pin.name} twice for this platform", _HINT)
+            pins[pin.name] = Pin(pin.name, pin.version, pin.url, pin.hashes, pin.via)
+        return Lock(pins=pins, options=list(self.options), meta=dict(self.meta), content_ok=self.content_ok)
+
+    def versions(self, environment: dict[str, str] | None = None) -> dict[str, str]:
+        """name -> version (or URL) of what a machine installs (``environment``: its marker values;
+        by default the running interpreter's)."""
+        lock = self
+        if any(pin.marker for pin in self.pins.values()):
+            from .platforms import local_marker_environment
+
+            lock = self.select(environment or local_marker_environment(_running_python()))
+        return {name: pin.version or pin.url or "" for name, pin in lock.pins.items()}
 
     def body(self) -> str:
         parts = list(self.options)
         if self.options:
             parts.append("")
-        parts += [self.pins[name].render() for name in sorted(self.pins)]
+        parts += [self.pins[key].render() for key in sorted(self.pins)]
         return "\n".join(parts) + "\n"
 
     def render(self, header: list[str]) -> str:
@@ -85,8 +124,8 @@ class Lock:
 def parse(text: str, source: str = "lock file", *, drop_markers: bool = False) -> Lock:
     """Parse a hashed requirements file; any line it cannot account for is an error.
 
-    ``drop_markers`` is for resolver output: a resolution for one interpreter lists only packages
-    whose markers hold there, so the markers carry no information.
+    ``drop_markers`` is for a single-platform resolver's output: a resolution for one interpreter
+    lists only packages whose markers hold there, so the markers carry no information.
     """
     lock = Lock()
     meta_end = None
@@ -113,10 +152,11 @@ def parse(text: str, source: str = "lock file", *, drop_markers: bool = False) -
         current = _parse_pin(stripped, source, lineno, drop_markers)
         entries.append(current)
     for entry in entries:
-        pin = Pin(entry["name"], entry["version"], entry["url"], tuple(entry["hashes"]), tuple(entry["via"]))
-        if pin.name in lock.pins:
+        pin = Pin(entry["name"], entry["version"], entry["url"], tuple(entry["hashes"]), tuple(entry["via"]),
+                  entry["marker"])
+        if pin.key in lock.pins:
             raise LockError(f"{source} pins {pin.name} twice", _HINT)
-        lock.pins[pin.name] = pin
+        lock.pins[pin.key] = pin
     if meta_end is not None and "content" not in lock.meta:
         raise LockError(f"{source} is cut short: its scaffolder-lock line has no content checksum", _HINT)
     if meta_end is not None:
@@ -144,12 +184,17 @@ def read_verified(path: Path) -> Lock:
     return lock
 
 
-def merge_for_install(locks: list[tuple[str, Lock]]) -> str:
-    """One requirements file for the installer: all pins of all locks, with hashes, no duplicates."""
+def merge_for_install(locks: list[tuple[str, Lock]], environment: dict[str, str] | None = None) -> str:
+    """One requirements file for the installer: all pins of all locks, with hashes, no duplicates.
+
+    ``environment`` (marker values) selects one machine's pins from universal locks; without it the
+    markers stay in the file and the installer evaluates them."""
     options: list[str] = []
     pins: dict[str, Pin] = {}
     owner: dict[str, str] = {}
     for source, lock in locks:
+        if environment is not None:
+            lock = lock.select(environment, source)
         options += [o for o in lock.options if o not in options]
         for name, pin in lock.pins.items():
             if name in pins and pins[name].requirement != pin.requirement:
@@ -159,7 +204,7 @@ def merge_for_install(locks: list[tuple[str, Lock]]) -> str:
             pins.setdefault(name, pin)
             owner.setdefault(name, source)
     merged = Lock(pins=pins, options=options)
-    return "\n".join(merged.options + [pins[n].render(annotate=False) for n in sorted(pins)]) + "\n"
+    return "\n".join(merged.options + [pins[k].render(annotate=False) for k in sorted(pins)]) + "\n"
 
 
 def _parse_pin(line: str, source: str, lineno: int, drop_markers: bool) -> dict:
@@ -167,10 +212,12 @@ def _parse_pin(line: str, source: str, lineno: int, drop_markers: bool) -> dict:
     if not match:
         raise LockError(f"{source} line {lineno} is not a pinned requirement: {line[:60]!r}", _HINT)
     rest = match["rest"]
+    marker = None
     if rest.startswith(";"):
-        if not drop_markers:
-            raise LockError(f"{source} line {lineno}: environment markers are not supported in a lock", _HINT)
+        marker_text = (rest[1:rest.find("--hash")] if "--hash" in rest else rest[1:]).strip()
         rest = rest[rest.find("--hash"):] if "--hash" in rest else ""
+        if not drop_markers:
+            marker = _normalise_marker(marker_text, source, lineno)
     hashes = []
     for token in rest.split():
         found = _HASH.match(token)
@@ -180,7 +227,23 @@ def _parse_pin(line: str, source: str, lineno: int, drop_markers: bool) -> dict:
     name = canonical_name(match["name"])
     if not hashes:
         raise LockError(f"{source} line {lineno}: {name} has no --hash", _HINT)
-    return {"name": name, "version": match["version"], "url": match["url"], "hashes": hashes, "via": []}
+    return {"name": name, "version": match["version"], "url": match["url"], "hashes": hashes, "via": [],
+            "marker": marker}
+
+
+def _normalise_marker(text: str, source: str, lineno: int) -> str:
+    from packaging.markers import InvalidMarker, Marker
+
+    try:
+        return str(Marker(text))
+    except InvalidMarker as exc:
+        raise LockError(f"{source} line {lineno}: invalid environment marker {text[:60]!r}: {exc}", _HINT) from None
+
+
+def _running_python() -> str:
+    import sys
+
+    return "{}.{}.{}".format(*sys.version_info[:3])
 
 
 def _add_via(entry: dict, comment: str) -> None:

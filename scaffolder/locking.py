@@ -1,5 +1,11 @@
 """``scaffolder lock``: resolve the project's inputs into requirements.lock and requirements-dev.lock.
 
+With uv the resolution is universal: one resolution for every platform of the project (``platforms``
+in [tool.scaffolder]), pins under environment markers, and the hash of every wheel any of those
+platforms installs. The lock is refused before it is written when a platform would find no file for
+a package it needs. pip-compile has no universal mode: it is used only for a lock of this machine
+alone (``--platform`` set to this one), and refused for more.
+
 The dev lock is resolved with the main pins as constraints and lists only what dev adds, so
 ``pip install -r requirements.lock -r requirements-dev.lock`` never sees a package twice. Both
 files are written only after both resolutions succeed, each by an atomic rename; a failure leaves
@@ -13,13 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import lockfile
+from . import lockfile, pylock
 from .config import load as load_settings
 from .console import Reporter
 from .errors import LockError
 from .fsutil import atomic_write_bytes, atomic_write_text, temporary_dir_beside
 from .indexes import load_index_config
 from .lock_inputs import InputSet, LockInputs, fingerprint, gather
+from .platforms import DEFAULT_PLATFORMS, current_platform, marker_environment
 from .pythons import find_interpreters
 from .resolvers import compile_requirements
 from .torch_variant import TORCH_PACKAGES, check_locked_torch, local_variant_pin, variant_index
@@ -27,6 +34,14 @@ from .transaction import Transaction
 
 MAIN_LOCK = "requirements.lock"
 DEV_LOCK = "requirements-dev.lock"
+
+
+class CoverageError(LockError):
+    """The configured package sources have no file of a locked package for some platforms."""
+
+    def __init__(self, message: str, hint: str, uncovered: dict[str, str]) -> None:
+        super().__init__(message, hint)
+        self.uncovered = uncovered  # platform -> its first problem ("pkg 1.0 has no wheel for PLATFORM")
 
 
 @dataclass
@@ -38,18 +53,23 @@ class LockResult:
     engine: str
     torch: str | None
     written: list[str] = field(default_factory=list)
+    platforms: tuple[str, ...] = ()
+    converted: bool = False  # a single-platform (format 1) lock was made universal
 
     def as_dict(self) -> dict[str, Any]:
         return {"main": str(self.main), "dev": str(self.dev) if self.dev else None, "packages": self.packages,
                 "dev_packages": self.dev_packages, "engine": self.engine, "torch": self.torch,
-                "written": self.written}
+                "platforms": list(self.platforms), "converted": self.converted, "written": self.written}
 
 
-def fingerprints(inputs: LockInputs, python: str, torch: str) -> tuple[str, str | None]:
+def fingerprints(inputs: LockInputs, python: str, torch: str, platforms: Sequence[str] | None = None
+                 ) -> tuple[str, str | None]:
     """The inputs hash each lock must carry to be fresh; None for dev when there are no dev inputs."""
     torch_key = torch if inputs.uses_torch else None
-    main = fingerprint(inputs.main, python=python, torch=torch_key)
-    dev = None if inputs.dev.empty else fingerprint(inputs.dev, python=python, torch=torch_key, base=main)
+    plats = sorted(platforms) if platforms else None
+    main = fingerprint(inputs.main, python=python, torch=torch_key, platforms=plats)
+    dev = None if inputs.dev.empty else fingerprint(inputs.dev, python=python, torch=torch_key, base=main,
+                                                    platforms=plats)
     return main, dev
 
 
@@ -65,18 +85,24 @@ def lock_project(
     reporter: Reporter | None = None,
     txn: Transaction | None = None,
     extras: Sequence[str] | str = (),
+    platforms: Sequence[str] | None = None,
 ) -> LockResult:
+    """Lock for ``platforms`` (default: the four common ones); uv resolves them all at once."""
     root = Path(root)
     reporter = reporter or Reporter()
+    platforms = tuple(platforms or DEFAULT_PLATFORMS)
+    universal = engine != "pip" or platforms != (current_platform(),)
     inputs = gather(root, pyproject, extras)
     config = load_index_config()
     torch_key = torch if inputs.uses_torch else None
     torch_index = variant_index(torch, config.find_links, load_settings().torch_indexes()) if inputs.uses_torch \
         else None
-    main_fp, dev_fp = fingerprints(inputs, python, torch)
-    interpreter = find_interpreters().get(python)
+    main_fp, dev_fp = fingerprints(inputs, python, torch, platforms)
+    interpreter = None if universal else find_interpreters().get(python)
     common = dict(engine=engine, python=python, interpreter=interpreter, torch_index=torch_index,
-                  constraints=list(config.constraints), upgrade=upgrade, upgrade_packages=upgrade_packages)
+                  constraints=list(config.constraints), upgrade=upgrade, upgrade_packages=upgrade_packages,
+                  platforms=platforms if universal else None)
+    converted = _single_platform(root / MAIN_LOCK)
     name = pyproject.get("project", {}).get("name") or root.name
     with temporary_dir_beside(root / MAIN_LOCK, prefix=".scaffolder-lock-") as tmp:
         local_pin = local_variant_pin(torch, config.find_links, python) if inputs.uses_torch and not torch_index \
@@ -85,26 +111,44 @@ def lock_project(
             (tmp / "torch-variant.txt").write_text(local_pin + "\n", encoding="utf-8")
             common["constraints"] = [*common["constraints"], str(tmp / "torch-variant.txt")]
         main = _resolve(inputs.main, tmp, previous=_previous(root / MAIN_LOCK, torch_key, reporter), **common)
-        _check_torch(main, torch, inputs)
-        _finish(main, inputs.main, python, torch_key, main_fp, torch_index)
-        texts = {MAIN_LOCK: main.render(_header(MAIN_LOCK, inputs.main, name, python, torch_key))}
+        _check_torch(main, torch, inputs, platforms, python)
+        _finish(main, inputs.main, python, torch_key, main_fp, torch_index, platforms)
+        texts = {MAIN_LOCK: main.render(_header(MAIN_LOCK, inputs.main, name, python, torch_key, platforms))}
         dev = None
         if dev_fp is not None:
             pins_file = tmp / "main-pins.txt"
-            pins_file.write_text("".join(p.requirement + "\n" for p in main.pins.values()), encoding="utf-8")
+            pins_file.write_text("".join(_constraint(p) + "\n" for p in main.pins.values()), encoding="utf-8")
             common["constraints"] = [*common["constraints"], str(pins_file)]
             dev = _resolve(inputs.dev, tmp, previous=_previous(root / DEV_LOCK, torch_key, reporter), **common)
-            dev.pins = {n: p for n, p in dev.pins.items() if n not in main.pins}
-            _check_torch(dev, torch, inputs)
-            _finish(dev, inputs.dev, python, torch_key, dev_fp, torch_index)
-            texts[DEV_LOCK] = dev.render(_header(DEV_LOCK, inputs.dev, name, python, torch_key))
+            main_reqs = {(p.name, p.requirement) for p in main.pins.values() if not p.marker}
+            dev.pins = {k: p for k, p in dev.pins.items()
+                        if k not in main.pins and (p.name, p.requirement) not in main_reqs}
+            _check_torch(dev, torch, inputs, platforms, python)
+            _finish(dev, inputs.dev, python, torch_key, dev_fp, torch_index, platforms)
+            texts[DEV_LOCK] = dev.render(_header(DEV_LOCK, inputs.dev, name, python, torch_key, platforms))
     written = _write_all(root, texts, txn)
     return LockResult(root / MAIN_LOCK, root / DEV_LOCK if dev is not None else None, len(main.pins),
-                      len(dev.pins) if dev else 0, engine, torch_key, written)
+                      len(dev.pins) if dev else 0, engine, torch_key, written, platforms, converted)
 
 
-def lock_state(path: Path, expected: str | None) -> tuple[str, str]:
-    """(state, detail) of one lock file: fresh, stale, missing, modified or corrupted."""
+def _constraint(pin: lockfile.Pin) -> str:
+    return pin.requirement + (f" ; {pin.marker}" if pin.marker else "")
+
+
+def _single_platform(path: Path) -> bool:
+    """Whether ``path`` is a readable lock of the older single-platform kind (format 1)."""
+    try:
+        return path.exists() and not lockfile.read(path).platforms
+    except LockError:
+        return False
+
+
+def lock_state(path: Path, expected: str | None, platforms: Sequence[str] | None = None,
+               here: str | None = None) -> tuple[str, str]:
+    """(state, detail) of one lock file: fresh, stale, missing, modified or corrupted.
+
+    ``platforms`` is the set the project records: a lock for another set, or a single-platform lock,
+    is stale; so is a lock that does not cover ``here`` (this machine's platform)."""
     path = Path(path)
     if expected is None:
         return ("stale", f"{path.name} exists but there are no inputs for it") if path.exists() else ("fresh", "")
@@ -119,6 +163,17 @@ def lock_state(path: Path, expected: str | None) -> tuple[str, str]:
     recorded = lock.meta.get("inputs")
     if recorded is None:
         return "stale", f"{path.name} has no scaffolder inputs hash"
+    if platforms is not None:
+        wanted = ",".join(platforms)
+        if not lock.platforms:
+            return "stale", (f"{path.name} is a single-platform lock (format 1, for the machine that made it); "
+                             f"'scaffolder lock' converts it to one lock for {wanted.replace(',', ', ')}")
+        if sorted(lock.platforms) != sorted(platforms):
+            return "stale", (f"{path.name} covers {', '.join(lock.platforms)}, the project records "
+                             f"{wanted.replace(',', ', ')}")
+    if here is not None and lock.platforms and here not in lock.platforms:
+        return "stale", (f"{path.name} does not cover this machine ({here}); it is locked for "
+                         f"{', '.join(lock.platforms)}")
     if recorded != expected:
         return "stale", f"{path.name} is out of date with its inputs (dependencies, Python or torch changed)"
     return "fresh", ""
@@ -126,23 +181,36 @@ def lock_state(path: Path, expected: str | None) -> tuple[str, str]:
 
 def _resolve(inputs: InputSet, tmp: Path, *, engine: str, python: str, interpreter: Path | None,
              torch_index: str | None, constraints: list[str], upgrade: bool, upgrade_packages: Sequence[str],
-             previous: list[str]) -> lockfile.Lock:
+             previous: list[lockfile.Pin], platforms: Sequence[str] | None) -> lockfile.Lock:
+    """Resolve one input set; ``platforms`` (None: this machine only, with pip-compile) makes it universal."""
     if inputs.empty:
         return lockfile.Lock()
     in_file = tmp / f"{inputs.label}.in"
     lines = [f"-r {f}" for f in inputs.files] + inputs.requirements + [f"-c {c}" for c in constraints]
     in_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    out_file = tmp / f"{inputs.label}.txt"
+    universal = platforms is not None
+    out_file = tmp / (f"pylock.{inputs.label}.toml" if universal else f"{inputs.label}.txt")
     if previous and not upgrade:
-        out_file.write_text("\n".join(previous) + "\n", encoding="utf-8")
+        out_file.write_text(pylock.preferences(previous) if universal else
+                            "\n".join(p.requirement for p in previous) + "\n", encoding="utf-8")
     text = compile_requirements(engine, in_file, out_file, python=python, interpreter=interpreter,
                                 extra_index_urls=[torch_index] if torch_index else [], upgrade=upgrade,
-                                upgrade_packages=upgrade_packages)
-    return lockfile.parse(text, f"{engine} output", drop_markers=True)
+                                upgrade_packages=upgrade_packages, universal=universal)
+    if not universal:
+        return lockfile.parse(text, f"{engine} output", drop_markers=True)
+    packages = pylock.parse(text)
+    missing = pylock.coverage_problems(packages, platforms, python)
+    if missing:
+        extra = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise CoverageError(f"the lock would not install everywhere: {missing[0]}{extra}",
+                            "pin a version that has wheels for every platform, or drop that platform with "
+                            "'scaffolder lock --platform ...'",
+                            uncovered={p: m for m, p in reversed([(m, m.rsplit(" ", 1)[1]) for m in missing])})
+    return pylock.to_lock(packages, platforms, python)
 
 
 def _finish(lock: lockfile.Lock, inputs: InputSet, python: str, torch: str | None, inputs_fp: str,
-            torch_index: str | None) -> None:
+            torch_index: str | None, platforms: Sequence[str]) -> None:
     """Make the resolver's output engine-independent: our own notes, metadata and index lines."""
     for name, pin in lock.pins.items():
         via = []
@@ -150,20 +218,26 @@ def _finish(lock: lockfile.Lock, inputs: InputSet, python: str, torch: str | Non
             if item.startswith("-c"):
                 continue
             via.append(inputs.source if item.startswith("-r") else item)
-        lock.pins[name] = lockfile.Pin(pin.name, pin.version, pin.url, pin.hashes, tuple(dict.fromkeys(via)))
+        lock.pins[name] = lockfile.Pin(pin.name, pin.version, pin.url, pin.hashes, tuple(dict.fromkeys(via)),
+                                       pin.marker)
     lock.options = [f"--extra-index-url {torch_index}"] if torch_index and "://" in torch_index \
         and not torch_index.startswith("file:") else []
     lock.meta = {"format": lockfile.FORMAT, "set": inputs.label, "python": python, "torch": torch or "none",
-                 "inputs": inputs_fp}
+                 "platforms": ",".join(platforms), "inputs": inputs_fp}
 
 
-def _check_torch(lock: lockfile.Lock, torch: str, inputs: LockInputs) -> None:
-    pin = lock.pins.get("torch")
-    if inputs.uses_torch and pin is not None:
-        check_locked_torch(torch, pin.version)
+def _check_torch(lock: lockfile.Lock, torch: str, inputs: LockInputs, platforms: Sequence[str], python: str
+                 ) -> None:
+    """The torch each Linux platform of the lock installs must be the requested build."""
+    if not inputs.uses_torch:
+        return
+    for platform in platforms:
+        pin = lock.select(marker_environment(platform, python)).pins.get("torch")
+        if pin is not None:
+            check_locked_torch(torch, pin.version, "linux" if platform.startswith("linux") else platform)
 
 
-def _previous(path: Path, torch_key: str | None, reporter: Reporter) -> list[str]:
+def _previous(path: Path, torch_key: str | None, reporter: Reporter) -> list[lockfile.Pin]:
     """Pins of the existing lock, preferred by the resolver so that relocking changes only what must."""
     if not path.exists():
         return []
@@ -173,11 +247,12 @@ def _previous(path: Path, torch_key: str | None, reporter: Reporter) -> list[str
         reporter.warn(f"ignoring the pins of {path.name}: {exc.message}")
         return []
     same_torch = old.meta.get("torch", "none") == (torch_key or "none")
-    return [p.requirement for n, p in old.pins.items() if same_torch or n not in TORCH_PACKAGES]
+    return [p for p in old.pins.values() if same_torch or p.name not in TORCH_PACKAGES]
 
 
-def _header(filename: str, inputs: InputSet, project: str, python: str, torch: str | None) -> list[str]:
-    target = f"Python {python}" + (f", torch {torch}" if torch else "")
+def _header(filename: str, inputs: InputSet, project: str, python: str, torch: str | None,
+            platforms: Sequence[str]) -> list[str]:
+    target = f"Python {python}" + (f", torch {torch}" if torch else "") + f" on {', '.join(platforms)}"
     if filename == MAIN_LOCK:
         first = f"{filename}: the pinned, hash-checked dependencies of {project}."
         install = f"pip install --require-hashes --no-deps -r {MAIN_LOCK}"

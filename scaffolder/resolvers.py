@@ -2,6 +2,8 @@
 
 Each turns a requirements file into a hashed, fully pinned one. Both see the same package
 sources: pip-compile reads pip's configuration itself, uv gets it as flags (see indexes.py).
+Only uv resolves universally (one resolution for every platform, ``--universal``); it then writes
+PEP 751 pylock.toml, whose file names let scaffolder check each platform has a wheel.
 """
 
 from __future__ import annotations
@@ -33,16 +35,26 @@ def compile_requirements(
     upgrade: bool = False,
     upgrade_packages: Sequence[str] = (),
     index_config: IndexConfig | None = None,
+    universal: bool = False,
 ) -> str:
-    """Resolve ``in_file`` into ``out_file`` (an existing ``out_file`` gives preferred pins); return its text."""
+    """Resolve ``in_file`` into ``out_file`` (an existing ``out_file`` gives preferred pins); return its text.
+
+    ``universal`` (uv only) resolves for every platform at once and writes pylock.toml; ``out_file``
+    must then be named ``pylock.NAME.toml``."""
     config = index_config or load_index_config()
     if extra_index_urls:
         extra = tuple(dict.fromkeys((*config.extra_index_urls, *extra_index_urls)))
         config = dataclasses.replace(config, extra_index_urls=extra)
     if engine == "uv":
-        cmd = _uv_cmd(in_file, out_file, python, interpreter, config)
+        cmd = _uv_cmd(in_file, out_file, python, None if universal else interpreter, config, universal)
         env = uv_environ()
     elif engine == "pip":
+        if universal:
+            from .platforms import current_platform
+
+            raise LockError("pip-compile cannot lock for several platforms (it resolves for this machine only)",
+                            "lock with uv (scaffolder lock --installer uv), or for this machine only "
+                            f"(scaffolder lock --installer pip --platform {current_platform()})")
         if python != current_version():
             raise LockError(
                 f"pip-compile resolves for the Python running it ({current_version()}), not {python}",
@@ -66,11 +78,13 @@ def compile_requirements(
     return out_file.read_text(encoding="utf-8")
 
 
-def _uv_cmd(in_file: Path, out_file: Path, python: str, interpreter: Path | None, config: IndexConfig) -> list[str]:
+def _uv_cmd(in_file: Path, out_file: Path, python: str, interpreter: Path | None, config: IndexConfig,
+            universal: bool = False) -> list[str]:
     uv = find_uv()
     if not uv:
         raise LockError("uv is not installed", "install scaffolder's 'uv' dependency, or use --installer pip")
-    cmd = [uv, "pip", "compile", str(in_file), "--output-file", str(out_file), "--generate-hashes",
+    form = ["--universal", "--format", "pylock.toml"] if universal else ["--generate-hashes"]
+    cmd = [uv, "pip", "compile", str(in_file), "--output-file", str(out_file), *form,
            "--no-header", "--quiet", "--color", "never", "--no-progress", "--no-python-downloads"]
     cmd += ["--python", str(interpreter)] if interpreter else ["--python-version", python]
     return cmd + uv_index_args(config)

@@ -30,9 +30,20 @@ def test_parse_resolver_output():
     assert lock.pins["zope-interface"].via == ("click", "-c constraints.txt")
 
 
-def test_markers_are_refused_in_a_lock():
-    with pytest.raises(LockError, match="markers"):
-        lockfile.parse(RESOLVER_OUTPUT)
+def test_markers_are_kept_in_a_universal_lock_and_select_one_platform():
+    lock = lockfile.parse(RESOLVER_OUTPUT + f"torch==2.13.0+cpu ; sys_platform == 'linux' \\\n    --hash={H1}\n"
+                          f"torch==2.13.0 ; sys_platform != 'linux' \\\n    --hash={H2}\n")
+    assert lock.pins["zope-interface ; python_version >= \"3\""].marker == 'python_version >= "3"'
+    linux = lock.select({"sys_platform": "linux", "python_version": "3.11"})
+    mac = lock.select({"sys_platform": "darwin", "python_version": "3.11"})
+    assert linux.versions()["torch"] == "2.13.0+cpu" and mac.versions()["torch"] == "2.13.0"
+    assert mac.pins["torch"].hashes == (H2,) and mac.pins["torch"].marker is None
+    assert lockfile.parse(lock.render(["h"])).pins == lock.pins  # markers survive a round trip
+    with pytest.raises(LockError, match="invalid environment marker"):
+        lockfile.parse(f"x==1 ; sys_platform ==== 'linux' \\\n    --hash={H1}\n")
+    with pytest.raises(LockError, match="pins torch twice for this platform"):
+        lockfile.parse(f"torch==1 ; os_name == 'posix' --hash={H1}\ntorch==2 ; sys_platform == 'linux' --hash={H2}\n"
+                       ).select({"os_name": "posix", "sys_platform": "linux"})
 
 
 def test_render_then_parse_round_trips_and_is_checksummed():

@@ -1,5 +1,7 @@
 """Real resolutions with both engines (uv pip compile, pip-compile) against a local index built here."""
 
+import sys
+
 import pytest
 from wheelhouse import PY, make_simple_index, make_wheel, serve, write_project
 
@@ -9,35 +11,44 @@ from scaffolder.envs import get_backend
 from scaffolder.errors import LockError
 from scaffolder.lock_inputs import gather
 from scaffolder.locking import DEV_LOCK, MAIN_LOCK, fingerprints, lock_project, lock_state
+from scaffolder.platforms import current_platform
 from scaffolder.project import Project
 
 pytest_plugins = ["envfixtures"]
+HERE = (current_platform(),)
 
 
 def _lock(root, engine="uv", **kwargs):
+    """uv locks universally (the default four platforms); pip-compile only for this machine."""
+    kwargs.setdefault("platforms", HERE if engine == "pip" else None)
     return lock_project(root, Project.load(root).pyproject, python=PY, torch="cpu", engine=engine, **kwargs)
 
 
-def _states(root):
-    main_fp, dev_fp = fingerprints(gather(root, Project.load(root).pyproject), PY, "cpu")
+def _states(root, platforms=None):
+    main_fp, dev_fp = fingerprints(gather(root, Project.load(root).pyproject), PY, "cpu", platforms)
     return lock_state(root / MAIN_LOCK, main_fp)[0], lock_state(root / DEV_LOCK, dev_fp)[0]
 
 
-def test_both_engines_write_the_same_files(tmp_path, offline):
+def _pins(text):
+    return {k: (p.version, p.hashes) for k, p in lockfile.parse(text).pins.items()}
+
+
+def test_both_engines_write_the_same_pins_for_this_machine(tmp_path, offline):
     texts = {}
     for engine in ("uv", "pip"):
         root = write_project(tmp_path / engine, deps=["sc-alpha"], extras={"more": ["sc-gamma"]},
                              dev=["sc-devtool"])
-        result = _lock(root, engine, extras=["more"])
-        assert result.written == [MAIN_LOCK, DEV_LOCK]
+        result = _lock(root, engine, extras=["more"], platforms=HERE)
+        assert result.written == [MAIN_LOCK, DEV_LOCK] and result.platforms == HERE
         texts[engine] = ((root / MAIN_LOCK).read_text(), (root / DEV_LOCK).read_text())
-    assert texts["uv"] == texts["pip"]
+    assert [_pins(t) for t in texts["uv"]] == [_pins(t) for t in texts["pip"]]
     main, dev = (lockfile.parse(t) for t in texts["uv"])
     # sc-gamma needs sc-beta<2, so sc-alpha must drop to 1.0.
     assert main.versions() == {"sc-alpha": "1.0", "sc-beta": "1.0", "sc-gamma": "1.0"}
     assert dev.versions() == {"sc-devtool": "1.0"}  # sc-beta comes from the main lock, at its pin
-    assert main.pins["sc-alpha"].via == ("pyproject.toml",)
+    assert lockfile.parse(texts["pip"][0]).pins["sc-alpha"].via == ("pyproject.toml",)
     assert main.content_ok and main.meta["set"] == "main" and main.meta["python"] == PY
+    assert main.meta["format"] == "2" and main.platforms == HERE
     header = texts["uv"][0].splitlines()[:4]
     assert header[0].startswith("# requirements.lock:") and "scaffolder lock" in header[2]
     assert "--find-links" not in texts["uv"][0] and "file://" not in texts["uv"][0]
@@ -54,16 +65,18 @@ def test_relock_keeps_pins_until_asked_to_upgrade(tmp_path, offline, monkeypatch
     files = tmp_path / "files"
     make_wheel(files, "sc-solo", "1.0")
     monkeypatch.setenv("PIP_INDEX_URL", make_simple_index(files, tmp_path / "idx"))
-    root = write_project(tmp_path / "p", deps=["sc-solo"])
-    for engine in ("uv", "pip"):
+    roots = {engine: write_project(tmp_path / engine, deps=["sc-solo"]) for engine in ("uv", "pip")}
+    for engine, root in roots.items():
         _lock(root, engine)
     make_wheel(files, "sc-solo", "2.0")
     make_simple_index(files, tmp_path / "idx")
-    for engine in ("uv", "pip"):
+    for engine, root in roots.items():
         assert _lock(root, engine, upgrade_packages=["sc-other"]).written == []
         assert lockfile.read(root / MAIN_LOCK).versions() == {"sc-solo": "1.0"}
-    assert _lock(root, "pip", upgrade_packages=["sc-solo"]).written == [MAIN_LOCK]
-    assert lockfile.read(root / MAIN_LOCK).versions() == {"sc-solo": "2.0"}
+    for engine, root in roots.items():
+        assert _lock(root, engine, upgrade_packages=["sc-solo"]).written == [MAIN_LOCK]
+        assert lockfile.read(root / MAIN_LOCK).versions() == {"sc-solo": "2.0"}
+    root = roots["uv"]
     (root / MAIN_LOCK).unlink()
     make_wheel(files, "sc-solo", "1.0")
     _lock(root, "uv")
@@ -81,8 +94,15 @@ def test_upgrade_moves_everything(tmp_path, offline):
     assert lockfile.read(root / MAIN_LOCK).versions()["sc-alpha"] == "2.0"
 
 
+def _universal_states(root):
+    from scaffolder.platforms import DEFAULT_PLATFORMS
+
+    return _states(root, DEFAULT_PLATFORMS)
+
+
 def test_staleness_follows_the_inputs(tmp_path, offline):
     root = write_project(tmp_path, deps=["sc-alpha"], dev=["sc-devtool"])
+    _states = _universal_states
     assert _states(root) == ("missing", "missing")
     _lock(root)
     assert _states(root) == ("fresh", "fresh")
@@ -140,16 +160,20 @@ def test_requirements_in_and_no_dependencies(tmp_path, offline):
     result = _lock(root)
     assert result.packages == 0 and lockfile.read(root / MAIN_LOCK).pins == {}
     (root / "requirements.in").write_text("sc-alpha<2  # old API\n")
-    _lock(root)
+    _lock(root, "pip")
     lock = lockfile.read(root / MAIN_LOCK)
     assert lock.versions() == {"sc-alpha": "1.0", "sc-beta": "2.0"}
     assert lock.pins["sc-alpha"].via == ("requirements.in",)
+    _lock(root, "uv")
+    assert lockfile.read(root / MAIN_LOCK).versions() == {"sc-alpha": "1.0", "sc-beta": "2.0"}
 
 
 def test_pip_compile_resolves_only_for_its_own_python(tmp_path, offline):
     root = write_project(tmp_path, deps=["sc-beta"])
     with pytest.raises(LockError, match="use --installer uv"):
-        lock_project(root, Project.load(root).pyproject, python="3.12", torch="cpu", engine="pip")
+        lock_project(root, Project.load(root).pyproject, python="3.12", torch="cpu", engine="pip", platforms=HERE)
+    with pytest.raises(LockError, match="pip-compile cannot lock for several platforms"):
+        _lock(root, "pip", platforms=("linux-x86_64", "macos-arm64"))
     _lock_312 = lock_project(root, Project.load(root).pyproject, python="3.12", torch="cpu", engine="uv")
     assert lockfile.read(root / MAIN_LOCK).meta["python"] == "3.12" and _lock_312.packages == 1
 
@@ -169,7 +193,8 @@ def torch_builds(tmp_path, offline, monkeypatch):
 
 
 def _torch_lock(root, engine, torch):
-    return lock_project(root, Project.load(root).pyproject, python=PY, torch=torch, engine=engine)
+    return lock_project(root, Project.load(root).pyproject, python=PY, torch=torch, engine=engine,
+                        platforms=HERE if engine == "pip" else None)
 
 
 @pytest.mark.parametrize("engine", ["uv", "pip"])
@@ -204,6 +229,6 @@ def test_cuda_variant_lock_points_torch_at_its_index(tmp_path, torch_builds, mon
         assert lock.options == [f"--extra-index-url {base}/simple"]
         monkeypatch.delenv("SCAFFOLDER_TORCH_INDEX_CU126")  # installing needs only the lock's own index line
         backend = get_backend("uv" if engine == "uv" else "virtualenv")
-        backend.create(root / ".venv")
+        backend.create(root / ".venv", sys.executable)  # the Python the lock was made for
         install_locked(root, root / ".venv", backend)
         assert backend.installed(root / ".venv")["torch"] == "2.13.0+cu126"

@@ -26,12 +26,15 @@ def _record_hash(data: bytes) -> str:
 
 
 def make_wheel(dest: Path, name: str, version: str, requires: tuple[str, ...] | list[str] = (),
-               body: str | None = None, requires_python: str | None = None, extra: dict | None = None) -> Path:
-    """A pure-Python wheel of ``name`` whose module has ``VERSION`` and imports nothing; ``extra``
-    adds files (path in the wheel -> text)."""
+               body: str | None = None, requires_python: str | None = None, extra: dict | None = None,
+               tag: str = "py3-none-any") -> Path:
+    """A wheel of ``name`` whose module has ``VERSION`` (and ``TAG``, for a platform ``tag`` such as
+    ``py3-none-win_amd64``) and imports nothing; ``extra`` adds files (path in the wheel -> text)."""
     dist = canonical(name).replace("-", "_")
     dest.mkdir(parents=True, exist_ok=True)
-    path = dest / f"{dist}-{version}-py3-none-any.whl"
+    path = dest / f"{dist}-{version}-{tag}.whl"
+    if body is None and tag != "py3-none-any":
+        body = f"VERSION = {version!r}\nTAG = {tag!r}\n"
     info = f"{dist}-{version}.dist-info"
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
     if requires_python:
@@ -40,7 +43,8 @@ def make_wheel(dest: Path, name: str, version: str, requires: tuple[str, ...] | 
     files = {
         f"{dist}/__init__.py": body if body is not None else f"VERSION = {version!r}\n",
         f"{info}/METADATA": metadata,
-        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: scaffolder-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: scaffolder-tests\nRoot-Is-Purelib: "
+                         f"{'true' if tag.endswith('-any') else 'false'}\nTag: {tag}\n",
     }
     files.update(extra or {})
     record = "".join(f"{p},{_record_hash(t.encode())},{len(t.encode())}\n" for p, t in files.items())
@@ -155,6 +159,35 @@ def build_standard_index(root: Path) -> tuple[Path, str]:
     make_wheel(files, "sc-gamma", "1.0", ["sc-beta<2"])
     make_wheel(files, "sc-devtool", "1.0", ["sc-beta"])
     make_unbuildable_sdist(files, "sc-broken", "1.0")
+    return files, make_simple_index(files, root / "index")
+
+
+# The wheel platform tag each platform of a universal lock installs in these tests.
+PLATFORM_TAGS = {
+    "linux-x86_64": "manylinux_2_28_x86_64",
+    "linux-aarch64": "manylinux_2_28_aarch64",
+    "macos-arm64": "macosx_11_0_arm64",
+    "windows-x86_64": "win_amd64",
+}
+UV_TARGETS = {"linux-x86_64": "x86_64-manylinux_2_28", "linux-aarch64": "aarch64-manylinux_2_28",
+              "macos-arm64": "aarch64-apple-darwin", "windows-x86_64": "x86_64-pc-windows-msvc"}
+
+
+def build_platform_index(root: Path) -> tuple[Path, str]:
+    """Packages with one wheel per platform: (files dir, simple index URL).
+
+    sc-native 1.0 has a wheel for each of the four platforms (its module says which, as ``TAG``) and
+    needs sc-winhelp on Windows only; sc-native 2.0 has a Linux x86_64 wheel only, so a universal
+    lock must not pick it; sc-beta and sc-winhelp are pure Python.
+    """
+    files = root / "files"
+    make_wheel(files, "sc-beta", "1.0")
+    make_wheel(files, "sc-beta", "2.0")
+    make_wheel(files, "sc-winhelp", "1.0")
+    requires = ["sc-beta", "sc-winhelp; sys_platform == 'win32'"]
+    for tag in PLATFORM_TAGS.values():
+        make_wheel(files, "sc-native", "1.0", requires, tag=f"py3-none-{tag}")
+    make_wheel(files, "sc-native", "2.0", requires, tag="py3-none-manylinux_2_28_x86_64")
     return files, make_simple_index(files, root / "index")
 
 

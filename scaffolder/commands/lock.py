@@ -13,6 +13,10 @@ from ..console import current_reporter, print_json
               help="PyTorch build to lock; recorded in the project  [default: the project's, else auto]")
 @click.option("--installer", type=click.Choice(["uv", "pip"]), default=None,
               help="Resolve with uv pip compile or pip-tools' pip-compile  [default: the project's]")
+@click.option("--platform", "platforms", multiple=True, metavar="NAME[,NAME...]",
+              help="Platforms the lock covers, e.g. linux-x86_64,macos-arm64 (repeatable); recorded in the project  "
+                   "[default: the project's, else the team's, else linux-x86_64, linux-aarch64, macos-arm64, "
+                   "windows-x86_64]")
 @click.option("--extra", "extras", multiple=True, metavar="NAME",
               help="Lock this optional-dependencies extra too (repeatable); recorded in the project.")
 @click.option("--all-extras", is_flag=True, help="Lock every optional-dependencies extra; recorded.")
@@ -21,13 +25,14 @@ from ..console import current_reporter, print_json
               help="Environment kind  [default: the project's, else venv]")
 @click.option("--check", "check_only", is_flag=True, help="Only say whether the lock is fresh (exit 3 if not).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def lock(upgrade, upgrade_packages, torch, installer, extras, all_extras, no_extras, backend, check_only,
+def lock(upgrade, upgrade_packages, torch, installer, platforms, extras, all_extras, no_extras, backend, check_only,
          as_json) -> None:
     """Pin the project's dependencies with hashes into requirements.lock and requirements-dev.lock."""
     from ..environment import load_settings, manager_for
     from ..errors import DriftFound, UsageError
     from ..lock_inputs import ALL_EXTRAS
     from ..mutex import project_mutex
+    from ..platforms import parse_platforms
     from ..project import Project
     from ..torch_variant import validate_variant
 
@@ -37,7 +42,8 @@ def lock(upgrade, upgrade_packages, torch, installer, extras, all_extras, no_ext
         raise UsageError("--extra, --all-extras and --no-extras exclude each other", "pass only one kind")
     chosen = list(extras) if extras else ALL_EXTRAS if all_extras else [] if no_extras else None
     project = Project.find()
-    settings = load_settings(project, torch=torch, installer=installer, backend=backend)
+    chosen_platforms = list(parse_platforms(platforms)) if platforms else None
+    settings = load_settings(project, torch=torch, installer=installer, backend=backend, platforms=chosen_platforms)
     manager = manager_for(settings.get("backend"))
     reporter = current_reporter()
     if check_only:
@@ -59,4 +65,5 @@ def lock(upgrade, upgrade_packages, torch, installer, extras, all_extras, no_ext
         print_json(data)
         return
     written = ", ".join(data["written"]) or "nothing (already up to date)"
-    reporter.info(f"locked {data['packages']} packages (+{data['dev_packages']} for dev); wrote {written}")
+    covers = f" for {', '.join(data['platforms'])}" if data.get("platforms") else ""
+    reporter.info(f"locked {data['packages']} packages (+{data['dev_packages']} for dev){covers}; wrote {written}")

@@ -1,0 +1,189 @@
+"""One universal lock for the team's platforms, checked against real wheels tagged for each platform.
+
+The index (tests/wheelhouse.py ``build_platform_index``) holds sc-native 1.0 as four different
+wheels (manylinux_2_28 x86_64 and aarch64, macOS 11 arm64, win_amd64), each module saying which it
+is. Each platform's install is done by uv into a target folder with ``--python-platform`` and
+``--require-hashes`` while resolving dependencies: every file it takes must have its hash in the lock.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+from wheelhouse import PLATFORM_TAGS, PY, UV_TARGETS, build_platform_index, make_simple_index, write_project
+
+from scaffolder import lockfile
+from scaffolder.cli import cli
+from scaffolder.errors import LockError
+from scaffolder.locking import DEV_LOCK, MAIN_LOCK, lock_project
+from scaffolder.platforms import DEFAULT_PLATFORMS, current_platform
+from scaffolder.project import Project
+from scaffolder.tools import find_uv
+
+pytest_plugins = ["envfixtures"]
+
+
+@pytest.fixture
+def platform_index(tmp_path, offline, monkeypatch):
+    """A private copy of the per-platform index (tests may tamper with it); pip and uv see only it."""
+    files, url = build_platform_index(tmp_path / "platform-index")
+    monkeypatch.setenv("PIP_INDEX_URL", url)
+    return files, url
+
+
+def _lock(root, **kwargs):
+    return lock_project(root, Project.load(root).pyproject, python=PY, torch="cpu", engine="uv", **kwargs)
+
+
+def _install_for(platform, lock_path, target, url, cache):
+    """uv installs the lock for ``platform`` into ``target``, resolving dependencies, hashes required."""
+    return subprocess.run(
+        [find_uv(), "pip", "install", "--target", str(target), "--python-platform", UV_TARGETS[platform],
+         "--python-version", PY, "--require-hashes", "-r", str(lock_path), "--index-url", url,
+         "--cache-dir", str(cache), "--quiet", "--no-progress", "--color", "never"],
+        capture_output=True, text=True, env={**os.environ, "UV_NO_CONFIG": "1"})
+
+
+def _sha(path):
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_each_platform_is_served_entirely_by_the_lock(tmp_path, platform_index):
+    files, url = platform_index
+    root = write_project(tmp_path / "p", deps=["sc-native<2"], dev=["sc-beta"])
+    result = _lock(root)
+    assert result.platforms == DEFAULT_PLATFORMS and result.written == [MAIN_LOCK, DEV_LOCK]
+    assert result.dev_packages == 0  # sc-beta is in the main lock already
+    lock = lockfile.read_verified(root / MAIN_LOCK)
+    assert lock.platforms == DEFAULT_PLATFORMS and lock.meta["format"] == "2"
+    native = lock.pins["sc-native"]
+    assert native.version == "1.0" and native.marker is None
+    assert sorted(native.hashes) == sorted(_sha(files / f"sc_native-1.0-py3-none-{tag}.whl")
+                                           for tag in PLATFORM_TAGS.values())
+    assert [p.marker for p in lock.pins.values() if p.name == "sc-winhelp"] == ["sys_platform == \"win32\""]
+    for platform, tag in PLATFORM_TAGS.items():
+        target = tmp_path / f"target-{platform}"
+        done = _install_for(platform, root / MAIN_LOCK, target, url, tmp_path / "cache")
+        assert done.returncode == 0, done.stderr
+        assert f"TAG = {('py3-none-' + tag)!r}" in (target / "sc_native" / "__init__.py").read_text()
+        assert (target / "sc_winhelp").is_dir() == platform.startswith("windows")
+    # A lock that leaves out a needed package is not enough: uv asks for its hash.
+    cut = tmp_path / "cut.txt"
+    cut.write_text(lockfile.merge_for_install([("lock", lockfile.Lock(
+        pins={k: p for k, p in lock.pins.items() if p.name != "sc-beta"}))]))
+    refused = _install_for("macos-arm64", cut, tmp_path / "target-cut", url, tmp_path / "cache")
+    assert refused.returncode != 0 and "sc-beta" in refused.stderr and "hash" in refused.stderr.lower()
+
+
+def test_a_tampered_wheel_or_hash_for_another_platform_is_refused(tmp_path, platform_index):
+    files, url = platform_index
+    root = write_project(tmp_path / "p", deps=["sc-native<2"])
+    _lock(root)
+    windows = files / "sc_native-1.0-py3-none-win_amd64.whl"
+    windows.write_bytes(windows.read_bytes() + b"\0")  # the index serves another file under that name...
+    make_simple_index(files, tmp_path / "platform-index" / "index")  # ...with a matching index hash
+    refused = _install_for("windows-x86_64", root / MAIN_LOCK, tmp_path / "t-win", url, tmp_path / "c1")
+    assert refused.returncode != 0 and "hash" in refused.stderr.lower(), refused.stderr
+    assert not (tmp_path / "t-win" / "sc_native").exists()
+    fine = _install_for("linux-aarch64", root / MAIN_LOCK, tmp_path / "t-arm", url, tmp_path / "c1")
+    assert fine.returncode == 0, fine.stderr
+    # Editing the lock's Windows hash to the new file's is caught before anything is installed.
+    text = (root / MAIN_LOCK).read_text()
+    lock = lockfile.parse(text)
+    old = next(h for h in lock.pins["sc-native"].hashes if h not in {_sha(p) for p in files.glob("*.whl")})
+    (root / MAIN_LOCK).write_text(text.replace(old, _sha(windows)))
+    with pytest.raises(LockError, match="changed after it was generated"):
+        lockfile.read_verified(root / MAIN_LOCK)
+
+
+def test_a_version_without_a_wheel_for_every_platform_is_refused(tmp_path, platform_index):
+    root = write_project(tmp_path / "p", deps=["sc-native"])  # 2.0 exists for linux-x86_64 only
+    with pytest.raises(LockError, match="sc-native 2.0 has no wheel for linux-aarch64 \\(and 2 more\\)") as info:
+        _lock(root)
+    assert "--platform" in info.value.format_message() and not (root / MAIN_LOCK).exists()
+    result = _lock(root, platforms=["linux-x86_64"])
+    assert lockfile.read(root / MAIN_LOCK).versions()["sc-native"] == "2.0" and result.platforms == ("linux-x86_64",)
+
+
+def sc(*args, ok=0):
+    result = CliRunner().invoke(cli, list(args))
+    assert ok is None or result.exit_code == ok, result.output
+    return result
+
+
+def test_lock_platform_env_sync_and_check_through_the_cli(tmp_path, platform_index, monkeypatch):
+    root = write_project(tmp_path / "p", deps=["sc-native<2"], dev=["sc-beta"])
+    monkeypatch.chdir(root)
+    here = current_platform()
+    others = [p for p in DEFAULT_PLATFORMS if p != here]
+    sc("lock", "--platform", ",".join(others))
+    assert Project.load(root).settings["platforms"] == others
+    created = sc("env", "create", ok=1)
+    error = [line for line in created.output.splitlines() if line.startswith("error:")]
+    assert error == [f"error: {MAIN_LOCK} does not cover this machine ({here}); it is locked for "
+                     f"{', '.join(others)} (add it: scaffolder lock --platform {','.join([*others, here])})"]
+    checked = sc("check", ok=3)
+    assert f"does not cover this machine ({here})" in checked.output
+    assert "covers" not in checked.output  # the recorded set matches the lock
+
+    sc("lock", "--platform", ",".join([*others, here]))
+    data = json.loads(sc("env", "create", "--json").stdout)
+    assert data["packages"] == 2
+    from scaffolder.envs import get_backend
+
+    env = root / ".venv"
+    installed = get_backend("uv").installed(env)
+    assert installed == {"sc-native": "1.0", "sc-beta": "2.0"}
+    site = get_backend("uv").site_packages(env)
+    assert f"py3-none-{PLATFORM_TAGS[here]}" in (site / "sc_native" / "__init__.py").read_text()
+    assert sc("check").output.startswith("environment: ok")
+    # The team narrows the set: the project records it and check says the lock no longer matches.
+    write_project(root, deps=["sc-native<2"], dev=["sc-beta"])
+    project = Project.load(root)
+    project.update_settings(platforms=[here])
+    checked = sc("check", ok=3)
+    assert f"{MAIN_LOCK} covers {', '.join([*others, here])}, the project records {here}" in checked.output
+    sc("lock")
+    assert lockfile.read(root / MAIN_LOCK).platforms == (here,)
+    assert lockfile.read(root / DEV_LOCK).platforms == (here,)
+
+
+def _single_platform_lock(root, pins):
+    """The lock scaffolder wrote before universal locks: format 1, no platforms, no markers."""
+    from scaffolder.lock_inputs import gather
+    from scaffolder.locking import fingerprints
+
+    main_fp, _ = fingerprints(gather(root, Project.load(root).pyproject), PY, "cpu")
+    lock = lockfile.Lock(pins={p.name: p for p in pins},
+                         meta={"format": "1", "set": "main", "python": PY, "torch": "none", "inputs": main_fp})
+    (root / MAIN_LOCK).write_text(lock.render(["requirements.lock: made for one platform"]))
+
+
+def test_a_single_platform_lock_is_reported_and_converted_keeping_its_pins(tmp_path, platform_index, monkeypatch):
+    files, _ = platform_index
+    root = write_project(tmp_path / "p", deps=["sc-native<2", "sc-beta"])
+    monkeypatch.chdir(root)
+    here_tag = PLATFORM_TAGS[current_platform()]
+    _single_platform_lock(root, [
+        lockfile.Pin("sc-native", "1.0", hashes=(_sha(files / f"sc_native-1.0-py3-none-{here_tag}.whl"),)),
+        lockfile.Pin("sc-beta", "1.0", hashes=(_sha(files / "sc_beta-1.0-py3-none-any.whl"),)),  # 2.0 is newer
+    ])
+    old = (root / MAIN_LOCK).read_bytes()
+    checked = sc("check", ok=3)
+    assert "requirements.lock is a single-platform lock (format 1" in checked.output
+    assert "'scaffolder lock' converts it" in checked.output
+    # A conversion that fails leaves the old lock as it was.
+    monkeypatch.setenv("PIP_INDEX_URL", "file:///nonexistent/simple")
+    sc("lock", ok=1)
+    assert (root / MAIN_LOCK).read_bytes() == old
+    monkeypatch.setenv("PIP_INDEX_URL", make_simple_index(files, tmp_path / "platform-index" / "index"))
+    converted = sc("lock")
+    assert "single-platform lock; converting it" in converted.output
+    lock = lockfile.read_verified(root / MAIN_LOCK)
+    assert lock.platforms == DEFAULT_PLATFORMS
+    assert lock.versions() == {"sc-native": "1.0", "sc-beta": "1.0"}  # the old pins are kept
+    assert len(lock.pins["sc-native"].hashes) == 4
+    assert sc("check", ok=None).output.count("single-platform") == 0
