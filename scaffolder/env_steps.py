@@ -10,7 +10,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import tomlfile
-from .environment import VenvManager, choose_python, env_path, install_locked, load_settings, venv_backend
+from .environment import (
+    VenvManager,
+    choose_python,
+    env_path,
+    install_locked,
+    load_settings,
+    lock_files,
+    venv_backend,
+)
 from .errors import EnvError
 from .project import Project
 
@@ -55,7 +63,10 @@ def lock(ctx: StepContext) -> None:
 
 def install(ctx: StepContext) -> None:
     project, _ = _project(ctx)
-    install_locked(project.root, env_path(project), venv_backend(ctx.settings.get("installer")))
+    backend = venv_backend(ctx.settings.get("installer"))
+    backend.compile_bytecode = ctx.options.compile_bytecode
+    ctx.facts["packages"] = install_locked(project.root, env_path(project), backend)
+    ctx.facts["locks"] = [name for name, _ in lock_files(project.root)]
 
 
 STEPS: list[Step] = [

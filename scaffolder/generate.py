@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,8 @@ class NewOptions:
     installer: str | None = None
     lock: bool = True
     kernel: bool = True
+    git: bool = False  # git init + a first commit (the CLI turns it on; --no-git off)
+    compile_bytecode: bool | None = None  # None: the compile_bytecode setting (default off)
 
 
 @dataclass
@@ -54,6 +57,9 @@ class NewResult:
     steps: list[str] = field(default_factory=list)
     runs_code: list[str] = field(default_factory=list)
     dry_run: bool = False
+    # What `new` made, for the summary: env, python, packages, torch, kernel, git, seconds (see summarize)
+    summary: dict[str, Any] = field(default_factory=dict)
+    next_steps: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +71,8 @@ class NewResult:
             "steps": self.steps,
             "runs_code": self.runs_code,
             "dry_run": self.dry_run,
+            "summary": self.summary,
+            "next_steps": self.next_steps,
         }
 
 
@@ -75,6 +83,7 @@ class StepContext:
     settings: dict[str, Any]  # [tool.scaffolder], steps add to it
     txn: Transaction
     reporter: Reporter
+    facts: dict[str, Any] = field(default_factory=dict)  # for the summary, not recorded (packages, ...)
 
 
 _FORCE_HINT = "choose another name, or pass --force to overwrite template files"
@@ -192,8 +201,12 @@ def create_project(
     overrides.update(options.overrides)
     output_dir = Path(options.output_dir).resolve()
     made_output_dir = not output_dir.exists() and not options.dry_run
+    started = time.perf_counter()
     try:
-        return _create(options, reporter, confirm_trust, source, overrides, output_dir)
+        result = _create(options, reporter, confirm_trust, source, overrides, output_dir)
+        if not result.dry_run:
+            result.summary["seconds"] = round(time.perf_counter() - started, 2)
+        return result
     except BaseException:
         if made_output_dir and output_dir.is_dir() and not any(output_dir.iterdir()):
             output_dir.rmdir()
@@ -245,7 +258,8 @@ def _create(options, reporter, confirm_trust, source, overrides, output_dir) -> 
             if options.dry_run:
                 result.dry_run = True
                 return result
-            if dest.exists() and dest.is_dir() and any(dest.iterdir()) and not options.force:
+            had_files = dest.is_dir() and any(dest.iterdir())
+            if had_files and not options.force:
                 raise DestinationExists(f"{dest} already exists and is not empty", _FORCE_HINT)
             with Transaction() as txn:
                 output_dir.mkdir(parents=True, exist_ok=True)
@@ -261,9 +275,29 @@ def _create(options, reporter, confirm_trust, source, overrides, output_dir) -> 
                             raise StepFailed(name, exc.message, exc.hint) from exc
                 if any(applies(options) for _, applies, _ in POST_RENDER_STEPS):
                     write_settings(dest / "pyproject.toml", ctx.settings)
+                git = _git_step(dest, ctx, source.spec, fetched.version, not had_files) if options.git else None
+            from .summary import next_steps, summarize
+
+            result.summary = summarize(dest, ctx, git)
+            result.next_steps = next_steps(fetched.repo_dir, result.answers, dest, ctx.settings)
             return result
         finally:
             fetched.cleanup()
+
+
+def _git_step(dest: Path, ctx: StepContext, spec: str, version: str, fresh_dir: bool):
+    from . import gitrepo
+
+    if not fresh_dir:
+        result = gitrepo.GitResult(note=f"{dest} held files before, so no repository was made")
+    else:
+        with ctx.reporter.step("git init and first commit"):
+            env = ctx.settings.get("env_path")
+            result = gitrepo.init_and_commit(dest, f"Generate from {spec} ({version}) with scaffolder",
+                                             exclude=[env] if env else [])
+    if result.note:
+        ctx.reporter.warn(result.note)
+    return result
 
 
 def _trusted(fetched: tpl.FetchedTemplate, options: NewOptions, confirm_trust) -> bool:

@@ -43,6 +43,7 @@ class UpdateResult:
     dependencies_changed: bool = False
     relocked: bool = False
     base_available: bool = True
+    git_base: str | None = None  # "HASH subject" of the clean commit the update started from
 
     @property
     def up_to_date(self) -> bool:
@@ -58,7 +59,8 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
 
 
-def check_clean(root: Path) -> None:
+def check_clean(root: Path) -> str | None:
+    """Refuse a tree with uncommitted changes; return the clean commit (``HASH subject``) it sits on."""
     inside = _git(root, "rev-parse", "--is-inside-work-tree")
     if inside.returncode != 0:
         raise DirtyTree(
@@ -71,6 +73,9 @@ def check_clean(root: Path) -> None:
         raise DirtyTree(
             f"{root} has {changed} uncommitted change(s)", "commit or stash them first, or pass --allow-dirty"
         )
+    from .gitrepo import describe_head
+
+    return describe_head(root)
 
 
 def _render(spec: str, checkout: str | None, answers: dict[str, Any], work: Path,
@@ -188,15 +193,14 @@ def update_project(
         raise UsageError("[tool.scaffolder] records no template", "this project was not made by 'scaffolder new'")
     old_version = str(settings.get("template_version", ""))
     answers = dict(settings.get("answers", {}))
-    if not allow_dirty and not dry_run:
-        check_clean(project.root)
+    git_base = check_clean(project.root) if not allow_dirty and not dry_run else None
 
     with tempfile.TemporaryDirectory(prefix="scaffolder-update-") as tmp:
         work = Path(tmp)
         with reporter.step(f"render {spec} ({to or 'latest'})"):
             new_fetched, new_answers, new_dir = _render(spec, to, answers, work / "new", ask_new)
         try:
-            result = UpdateResult(old_version, new_fetched.version)
+            result = UpdateResult(old_version, new_fetched.version, git_base=git_base)
             result.new_answers = {k: v for k, v in tpl.public_answers(new_answers).items() if k not in answers}
             if result.up_to_date:
                 return result

@@ -5,6 +5,8 @@ nothing ``new`` made may remain, and files that were there before must be byte f
 """
 
 import json
+import os
+import subprocess
 
 import pytest
 from click.testing import CliRunner
@@ -55,8 +57,6 @@ def test_new_makes_env_lock_and_install(template, tmp_path, offline, monkeypatch
     assert {k: settings[k] for k in ("backend", "installer", "env_path", "lock", "torch")} == \
         {"backend": "venv", "installer": "uv", "env_path": ".venv", "lock": "requirements.lock", "torch": "cpu"}
     assert (project / "requirements.lock").is_file() and (project / "requirements-dev.lock").is_file()
-    import subprocess
-
     out = subprocess.run([str(project / ".venv" / "bin" / "python"), "-c",
                           "import sc_alpha, sc_devtool, demo; print(sc_alpha.VERSION, demo.ANSWER)"],
                          capture_output=True, text=True, check=True)
@@ -113,3 +113,38 @@ def test_cli_new_names_the_failing_step(template, tmp_path, offline):
     assert result.exit_code == 1 and len(errors) == 1
     assert errors[0].startswith("error: create environment failed: Python 3.99 is not installed (found: ")
     assert not (tmp_path / "out").exists()
+
+
+def test_new_tree_is_the_render_plus_env_locks_and_git_with_shareable_modes(template, tmp_path, offline,
+                                                                            monkeypatch):
+    # Bytecode would appear if anything imported the project's files: let Python write it.
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    (tmp_path / "gitconfig").write_text("[user]\n\tname = Grace Hopper\n\temail = grace@example.org\n")
+    old_umask = os.umask(0o022)
+    try:
+        result = _new(template, tmp_path / "out", git=True)
+    finally:
+        os.umask(old_umask)
+    project = result.project_dir
+    locks = ["requirements-dev.lock", "requirements.lock"]
+    tree = sorted(str(p.relative_to(project)) for p in project.rglob("*")
+                  if p.is_file() and p.relative_to(project).parts[0] not in (".venv", ".git"))
+    assert tree == sorted(result.files + locks)
+    assert (project / ".venv" / "pyvenv.cfg").is_file() and (project / ".git" / "HEAD").is_file()
+    for rel in [*locks, "pyproject.toml"]:
+        assert oct((project / rel).stat().st_mode & 0o777) == oct(0o644), rel
+    git = ["git", "-C", str(project)]
+    assert subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True).stdout == ""
+    log = subprocess.run([*git, "log", "--format=%an <%ae>"], capture_output=True, text=True).stdout.splitlines()
+    assert log == ["Grace Hopper <grace@example.org>"]
+    committed = subprocess.run([*git, "ls-files"], capture_output=True, text=True).stdout.split()
+    assert sorted(committed) == tree  # the env is ignored, the locks are committed
+    assert result.summary["git"]["commit"] == subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True,
+                                                             text=True).stdout.strip()
+    from scaffolder import lockfile
+
+    pins = sum(len(lockfile.read(project / rel).pins) for rel in locks)
+    assert pins >= 2 and (result.summary["packages"], result.summary["locks"]) == (pins, locks[::-1])
+    assert result.summary["torch"] is None  # the project has no torch

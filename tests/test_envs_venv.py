@@ -35,6 +35,7 @@ def test_create_sync_exactly_and_compile_bytecode(tmp_path, offline, local_index
     env = tmp_path / ".venv"
     other = "3.12" if PY != "3.12" else "3.11"
     python = find_interpreters().get(other)
+    backend.compile_bytecode = True  # --compile-bytecode
     backend.create(env, str(python) if python else None)
     assert backend.problem(env) is None
     if python:
@@ -79,15 +80,20 @@ def test_broken_envs_are_named(tmp_path, backend):
     assert "not a virtual environment" in backend.problem(env)
 
 
-def test_bytecode_compilation_can_be_skipped(tmp_path, offline, local_index, backend, monkeypatch):
-    monkeypatch.setenv("SCAFFOLDER_COMPILE_BYTECODE", "0")
+@pytest.mark.parametrize("setting, compiled", [(None, False), ("0", False), ("1", True)])
+def test_bytecode_compilation_is_opt_in(tmp_path, offline, local_index, backend, monkeypatch, setting, compiled):
+    monkeypatch.setenv("SCAFFOLDER_CONFIG", str(tmp_path / "none.toml"))
+    if setting is None:
+        monkeypatch.delenv("SCAFFOLDER_COMPILE_BYTECODE", raising=False)
+    else:
+        monkeypatch.setenv("SCAFFOLDER_COMPILE_BYTECODE", setting)
     env = tmp_path / ".venv"
     backend.create(env)
     lock = tmp_path / "lock.txt"
     lock.write_text(_lock_text(local_index, {"sc-beta": "2.0"}))
     backend.sync(env, lock)
     assert backend.installed(env)["sc-beta"] == "2.0"
-    assert not (backend.site_packages(env) / "sc_beta" / "__pycache__").exists()
+    assert (backend.site_packages(env) / "sc_beta" / "__pycache__").exists() == compiled
 
 
 def test_shipped_test_suites_are_not_compiled(tmp_path, offline, backend, monkeypatch):
@@ -99,6 +105,7 @@ def test_shipped_test_suites_are_not_compiled(tmp_path, offline, backend, monkey
     lock = tmp_path / "lock.txt"
     lock.write_text(f"sc-suite==1.0 --hash=sha256:{hashlib.sha256(wheel.read_bytes()).hexdigest()}\n")
     env = tmp_path / ".venv"
+    backend.compile_bytecode = True
     backend.create(env)
     backend.sync(env, lock)
     package = backend.site_packages(env) / "sc_suite"

@@ -63,6 +63,17 @@ def test_registered_kernel_runs_in_the_env(env):
     assert listed["proj"].env == env.parent.parent
 
 
+def test_kernel_spec_is_readable_by_others_under_umask_022(env):
+    old = os.umask(0o022)
+    try:
+        result = kernels.register(env, "shared", "Python (shared)")
+    finally:
+        os.umask(old)
+    spec = result.kernel.resource_dir / "kernel.json"
+    assert oct(spec.stat().st_mode & 0o777) == oct(0o644)
+    assert oct(result.kernel.resource_dir.stat().st_mode & 0o777) == oct(0o755)
+
+
 def test_prune_removes_the_kernel_of_a_deleted_env(env, tmp_path):
     other = make_env(tmp_path / "other-env")
     kernels.register(env, "gone")

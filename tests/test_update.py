@@ -70,9 +70,10 @@ def test_update_merges_and_keeps_user_edits(setup):
     assert Project.load(project).settings["template_version"] == v1
     config = project / "config.toml"
     config.write_text(config.read_text().replace("epochs = 3", "epochs = 30"))  # the user's edit
-    commit_all(project, "more epochs")
+    base = commit_all(project, "more epochs")
     result = update_project(Project.load(project))
     assert (result.from_version, result.to_version) == (v1, v2)
+    assert result.git_base == f"{git(project, 'rev-parse', '--short', base)} more epochs"  # the clean start
     assert config.read_text() == CONFIG_V2.replace("epochs = 3", "epochs = 30")
     assert (project / "NEW.md").read_text() == "owner: ml-team\n"
     assert not (project / "gone.txt").exists()
@@ -80,6 +81,7 @@ def test_update_merges_and_keeps_user_edits(setup):
     settings = Project.load(project).settings
     assert settings["template_version"] == v2 and settings["answers"]["owner"] == "ml-team"
     assert update_project(Project.load(project), allow_dirty=True).up_to_date
+    assert update_project(Project.load(project), allow_dirty=True).git_base is None  # no clean base checked
 
 
 def test_conflict_leaves_markers_and_exits_3(setup, monkeypatch):
@@ -91,6 +93,7 @@ def test_conflict_leaves_markers_and_exits_3(setup, monkeypatch):
     result = CliRunner().invoke(cli, ["update", "--no-input"])
     assert result.exit_code == 3, result.output
     assert "CONFLICT: config.toml" in result.stdout
+    assert f"clean base: {git(project, 'log', '-1', '--format=%h')} bigger batch" in result.stdout
     text = config.read_text()
     assert "<<<<<<< yours" in text and "batch = 32" in text and "batch = 16" in text
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -33,8 +34,13 @@ from ..console import current_reporter, is_interactive, print_json
 @click.option("--force", is_flag=True, help="Write into a non-empty directory, overwriting only template files.")
 @click.option("--dry-run", is_flag=True, help="Show the files and steps; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--no-git", is_flag=True, help="Do not run git init and make a first commit.")
+@click.option("--compile-bytecode/--no-compile-bytecode", default=None,
+              help="Write .pyc files for every installed package (images, read-only envs)  "
+                   "[default: the compile_bytecode setting, else no]")
 def new(name, template, output_dir, sets, answers_file, no_input, checkout, env, python, torch, installer, no_lock,
-        no_kernel, trust, force, dry_run, as_json) -> None:
+        no_kernel, trust, force, dry_run, as_json, no_git,
+        compile_bytecode) -> None:
     """Generate project NAME from a template.
 
     NAME answers the template's project_name (a display name such as "My Lib" is fine); the template
@@ -61,7 +67,7 @@ def new(name, template, output_dir, sets, answers_file, no_input, checkout, env,
         name=name, template=template, output_dir=output_dir, overrides=parse_set(sets, typed=False),
         answers_file=answers_file, no_input=not interactive, trust=trust, force=force, dry_run=dry_run,
         checkout=checkout, env=env, python=python, torch=torch, installer=installer, lock=not no_lock,
-        kernel=not no_kernel,
+        kernel=not no_kernel, git=not no_git, compile_bytecode=compile_bytecode,
     )
 
     def confirm(fetched) -> bool:
@@ -71,6 +77,8 @@ def new(name, template, output_dir, sets, answers_file, no_input, checkout, env,
             f"Template {fetched.source.spec} from {fetched.repo_dir} {'; '.join(fetched.runs_code())}. "
             "Trust it to run that code?", default=False, err=True)
 
+    if as_json:
+        reporter.live = False  # progress stays plain lines on stderr; stdout is the JSON alone
     result = create_project(options, reporter, confirm)
     if as_json:
         print_json(result.as_dict())
@@ -83,5 +91,13 @@ def new(name, template, output_dir, sets, answers_file, no_input, checkout, env,
             click.echo(f"  {rel}")
         click.echo("steps: " + " -> ".join(result.steps))
         return
-    reporter.info(f"created {result.project_dir}")
-    click.echo(str(result.project_dir))
+    from ..summary import render
+
+    reporter.show_timings()
+    summary = "\n".join(render(result))
+    if reporter.verbosity >= 0 and sys.stdout.isatty():
+        click.echo(summary, color=reporter.color)  # the summary holds the path
+        return
+    if reporter.verbosity >= 0:
+        click.echo(summary, err=True, color=reporter.color)
+    click.echo(str(result.project_dir))  # stdout is the path alone when a script reads it

@@ -34,6 +34,9 @@ def update(to, allow_dirty, no_input, dry_run, as_json) -> None:
     else:
         verb = "would update" if dry_run else "updated"
         click.echo(f"{verb} {result.from_version[:12]} -> {result.to_version[:12]}")
+        if result.git_base:
+            click.echo(f"  clean base: {result.git_base} (review with 'git diff', undo with "
+                       "'git checkout -- . && git clean -fd')")
         for label, items in (("added", result.added), ("merged", result.merged), ("removed", result.removed),
                              ("kept (you changed it; the template dropped it)", result.kept),
                              ("CONFLICT", result.conflicts)):

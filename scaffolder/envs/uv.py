@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..console import current_reporter
 from ..errors import EnvError
 from ..indexes import load_index_config, uv_environ, uv_index_args
 from ..tools import find_uv, run
@@ -27,7 +28,10 @@ class UvBackend(VenvBackend):
     def sync(self, path: Path, lock_file: Path) -> None:
         # Hash-checked (every lock line has --hash) and exact (removes what the lock lacks).
         sources = load_index_config()
+        sink = current_reporter().output_sink()  # on a terminal: uv's lines (Downloading torch (180MiB)...) show
         cmd = [find_uv(), "pip", "sync", str(lock_file), "--python", str(self.python(path)), "--require-hashes",
-               "--allow-empty-requirements", "--quiet", "--color", "never", "--no-progress", *uv_index_args(sources)]
-        run(cmd, env=uv_environ(), what=f"installing into {Path(path).name}", error=EnvError, sources=sources)
+               "--allow-empty-requirements", *([] if sink else ["--quiet"]), "--color", "never", "--no-progress",
+               *uv_index_args(sources)]
+        run(cmd, env=uv_environ(), what=f"installing into {Path(path).name}", error=EnvError, sources=sources,
+            on_line=sink)
         self.compile(path)

@@ -21,10 +21,19 @@ from .base import EnvBackend
 _NOT_COMPILED = r"(?:.*[/\\])?(?:tests?|torch[/\\]testing[/\\]_internal)[/\\]"
 
 
-def compile_bytecode() -> bool:
-    """Compile .pyc files at install (the default): many machines set PYTHONDONTWRITEBYTECODE, and
-    `import torch` is about twice as slow without them. SCAFFOLDER_COMPILE_BYTECODE=0 skips it."""
-    return os.environ.get("SCAFFOLDER_COMPILE_BYTECODE", "1").strip().lower() not in ("0", "false", "no", "off")
+def compile_bytecode(explicit: bool | None = None) -> bool:
+    """Whether to compile .pyc files at install. Off by default, as in uv: on the transformer template it
+    was 16 of `new`'s 18.5 s, and Python writes the .pyc of what is imported on first use (about 2 s once
+    for torch + transformers; see docs/design.md). On for images and read-only envs, or machines that set
+    PYTHONDONTWRITEBYTECODE: --compile-bytecode, SCAFFOLDER_COMPILE_BYTECODE=1 or ``compile_bytecode = true``."""
+    if explicit is not None:
+        return explicit
+    from ..config import load
+
+    value = load().get("compile_bytecode")
+    if isinstance(value, bool):
+        return value
+    return str(value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def looks_like_venv(path: Path) -> bool:
@@ -40,6 +49,8 @@ class VenvBackend(EnvBackend):
     kind = "venv"
     # Packages the installer itself needs in the env; sync keeps them even if the lock lacks them.
     keep: frozenset[str] = frozenset()
+    # --compile-bytecode / --no-compile-bytecode; None: the compile_bytecode setting
+    compile_bytecode: bool | None = None
 
     def python(self, path: Path) -> Path:
         path = Path(path)
@@ -84,7 +95,7 @@ class VenvBackend(EnvBackend):
         left alone, as pip and uv do.
         """
         site = self.site_packages(path)
-        if site is None or not compile_bytecode():
+        if site is None or not compile_bytecode(self.compile_bytecode):
             return
         skip = "^" + re.escape(str(site)) + r"[/\\]" + _NOT_COMPILED  # only below site-packages
         subprocess.run([str(self.python(path)), "-m", "compileall", "-qq", "-j", "0", "-x", skip, str(site)],

@@ -11,6 +11,7 @@ import importlib.util
 from pathlib import Path
 
 from .. import lockfile
+from ..console import current_reporter
 from ..errors import EnvError
 from ..indexes import load_index_config, pip_index_args
 from ..tools import python_module_cmd, run
@@ -38,9 +39,11 @@ class VirtualenvBackend(VenvBackend):
         python = str(self.python(path))
         where = f"installing into {Path(path).name}"
         if wanted:
+            sink = current_reporter().output_sink()  # on a terminal: pip's Collecting/Downloading lines show
             run([python, "-m", "pip", "install", "--require-hashes", "--no-deps", "--no-input",
-                 "--disable-pip-version-check", "--quiet", "--no-compile", *pip_index_args(), "-r", str(lock_file)],
-                what=where, error=EnvError, sources=load_index_config())
+                 "--disable-pip-version-check", "--quiet" if sink is None else "--progress-bar=off", "--no-compile",
+                 *pip_index_args(), "-r", str(lock_file)],
+                what=where, error=EnvError, sources=load_index_config(), on_line=sink)
         extra = sorted(set(self.installed(path)) - set(wanted) - self.keep)
         if extra:
             run([python, "-m", "pip", "uninstall", "--yes", "--quiet", *extra], what=where, error=EnvError)
