@@ -14,8 +14,10 @@ def lines(text):
     return [json.loads(line) for line in text.splitlines()]
 
 
-def test_predict_round_trips_the_saved_model(finetuned, capsys):
-    assert main([f"--model={finetuned / 'model'}", POSITIVE, NEGATIVE]) == 0
+@pytest.mark.parametrize("spaced", [False, True])
+def test_predict_round_trips_the_saved_model(finetuned, capsys, spaced):
+    model = ["--model", str(finetuned / "model")] if spaced else [f"--model={finetuned / 'model'}"]
+    assert main([*model, POSITIVE, NEGATIVE]) == 0
     rows = lines(capsys.readouterr().out)
     assert [r["text"] for r in rows] == [POSITIVE, NEGATIVE]  # input order kept
     assert [r["label"] for r in rows] == ["positive", "negative"]

@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "pretrain": ("pretrain", "main", "pre-train a BERT-style encoder: masked-LM, optionally next-sentence"),
     "finetune": ("finetune", "main", "fine-tune a pretrained encoder for text classification (sentiment)"),
     "predict": ("predict", "main", "classify texts with a fine-tuned model; JSON lines out"),
+    "generate": ("generate", "main", "sample text from a trained GPT or any Hugging Face causal LM"),
+    "provenance": ("provenance", "main", "say whether today's code and env match a run's run.json"),
 }
 
 

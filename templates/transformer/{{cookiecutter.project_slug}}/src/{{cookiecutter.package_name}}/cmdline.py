@@ -1,4 +1,4 @@
-"""The shape every job command shares: ``--config FILE --out DIR [--key=value ...]``.
+"""The shape every job command shares: ``--config FILE --out DIR [--key=value | --key value ...]``.
 
 Parsing happens before torch is imported, so ``--help`` and bad options answer instantly.
 """
@@ -24,8 +24,8 @@ def parse_job(
     parser = argparse.ArgumentParser(
         prog=f"python -m {__name__.rpartition('.')[0]} {prog}",
         description=(doc or "").strip().splitlines()[0] if doc else None,
-        epilog="Any config key can be overridden: "
-        + " ".join(f"--{f.name}=..." for f in dataclasses.fields(cls)),
+        epilog="Any config key can be overridden, as --key=value or --key value: "
+        + " ".join(f"--{f.name}" for f in dataclasses.fields(cls)),
     )
     parser.add_argument("--config", help="TOML file of config keys (see configs/)")
     parser.add_argument("--out", required=out_required, help="output folder")

@@ -44,8 +44,17 @@ class SelfAttention(nn.Module):
         self.proj.residual = True  # scaled init, see _init_weights
         self.resid_dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, attn_mask: torch.Tensor | None = None, cache: LayerCache | None = None
+    ) -> torch.Tensor:
         q, k, v = (_split_heads(t, self.n_head) for t in self.qkv(x).chunk(3, dim=-1))
+        if cache is not None:  # generation: the new positions attend to the cached ones and each other
+            k, v, causal = cache.update(k, v)
+            return self.proj(_merge_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=causal)))
+        if self.causal and attn_mask is not None:
+            # SDPA ignores is_causal's meaning once a mask is given: combine the two, or the layer
+            # would silently see the future.
+            attn_mask = causal_mask(attn_mask, x.size(1))
         y = F.scaled_dot_product_attention(
             q,
             k,
@@ -55,6 +64,17 @@ class SelfAttention(nn.Module):
             dropout_p=self.dropout if self.training else 0.0,
         )
         return self.resid_dropout(self.proj(_merge_heads(y)))
+
+
+def causal_mask(attn_mask: torch.Tensor, t: int) -> torch.Tensor:
+    """``attn_mask`` (boolean, True where attention is allowed, e.g. (B, 1, 1, T) for padding; or
+    additive floats) restricted to the past. Each position may always attend to itself, so a padding
+    query whose keys are all masked gets no NaN (which would reach real positions through V)."""
+    past = torch.ones(t, t, dtype=torch.bool, device=attn_mask.device).tril()
+    itself = torch.eye(t, dtype=torch.bool, device=attn_mask.device)
+    if attn_mask.dtype == torch.bool:
+        return (attn_mask & past) | itself
+    return attn_mask.masked_fill(~past, float("-inf")).masked_fill(itself, 0.0)
 
 
 class CrossAttention(nn.Module):
@@ -102,8 +122,10 @@ class EncoderBlock(nn.Module):
         self.ln2 = nn.LayerNorm(d_model, bias=bias)
         self.mlp = MLP(d_model, d_ff, dropout, bias)
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), attn_mask)
+    def forward(
+        self, x: torch.Tensor, attn_mask: torch.Tensor | None = None, cache: LayerCache | None = None
+    ) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), attn_mask, cache)
         return x + self.mlp(self.ln2(x))
 
 
@@ -149,6 +171,70 @@ def _lm_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str) -> tor
 
 
 # ----------------------------------------------------------------------------------------------------
+# KV cache for generation: each new token's keys and values are computed once and kept, so a step
+# costs one position's forward pass instead of the whole prefix's.
+
+
+class KVCache:
+    """Keys and values of every layer for the positions seen so far; ``pos`` is how many.
+
+    Buffers are allocated at the first update, in the dtype attention produces (bf16 under autocast)."""
+
+    def __init__(self, n_layer: int, max_len: int):
+        self.max_len, self.pos = max_len, 0
+        self.k: list[torch.Tensor | None] = [None] * n_layer
+        self.v: list[torch.Tensor | None] = [None] * n_layer
+
+    def layer(self, i: int) -> LayerCache:
+        return LayerCache(self, i)
+
+    def advance(self, n: int) -> None:
+        self.pos += n
+
+
+class LayerCache:
+    """One layer's view of a KVCache: stores the new keys and values after the cached ones."""
+
+    def __init__(self, cache: KVCache, i: int):
+        self.cache, self.i = cache, i
+
+    def update(
+        self, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(all keys, all values, mask): new position j attends to cached ones and to new ones <= j."""
+        c, i = self.cache, self.i
+        if c.k[i] is None:
+            b, h, _, d = k.shape
+            c.k[i] = k.new_zeros(b, h, c.max_len, d)
+            c.v[i] = v.new_zeros(b, h, c.max_len, d)
+        start, t = c.pos, k.size(2)
+        end = start + t
+        c.k[i][:, :, start:end] = k
+        c.v[i][:, :, start:end] = v
+        mask = None if t == 1 else torch.ones(t, end, dtype=torch.bool, device=k.device).tril(start)
+        return c.k[i][:, :, :end], c.v[i][:, :, :end], mask
+
+
+def sample_next(
+    logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
+) -> torch.Tensor:
+    """Next token ids (B, 1) from last-position logits (B, V): greedy at ``temperature=0``, else
+    softmax sampling after temperature, then top-k, then top-p (nucleus) filtering."""
+    if temperature == 0:
+        return logits.argmax(dim=-1, keepdim=True)
+    logits = logits.float() / temperature
+    if top_k:
+        kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True)
+        probs = F.softmax(sorted_logits, dim=-1)
+        drop = probs.cumsum(dim=-1) - probs >= top_p  # keep the smallest set whose mass reaches top_p
+        logits = logits.masked_fill(drop.scatter(1, order, drop), float("-inf"))
+    return torch.multinomial(F.softmax(logits, dim=-1), num_samples=1)
+
+
+# ----------------------------------------------------------------------------------------------------
 # Decoder-only GPT
 
 
@@ -181,15 +267,22 @@ class GPT(nn.Module):
         self.apply(lambda m: _init_weights(m, 0.02, 0.02 / math.sqrt(2 * c.n_layer)))
 
     def forward(
-        self, idx: torch.Tensor, targets: torch.Tensor | None = None, reduction: str = "mean"
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        reduction: str = "mean",
+        cache: KVCache | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        t = idx.size(1)
+        start = cache.pos if cache is not None else 0
+        t = start + idx.size(1)
         if t > self.config.block_size:
             raise ValueError(f"sequence of length {t} exceeds block_size {self.config.block_size}")
-        pos = torch.arange(t, device=idx.device)
+        pos = torch.arange(start, t, device=idx.device)
         x = self.drop(self.tok_emb(idx) + self.pos_emb(pos))
-        for block in self.blocks:
-            x = block(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, cache=None if cache is None else cache.layer(i))
+        if cache is not None:
+            cache.advance(idx.size(1))
         logits = self.lm_head(self.ln_f(x))
         loss = None if targets is None else _lm_loss(logits, targets, reduction)
         return logits, loss
@@ -209,20 +302,33 @@ class GPT(nn.Module):
 
     @torch.no_grad()
     def generate(
-        self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        use_cache: bool = True,
+        vocab_size: int | None = None,
     ) -> torch.Tensor:
-        """Sample ``max_new_tokens`` tokens after ``idx`` (B, T); ``temperature=0`` is greedy."""
+        """Sample ``max_new_tokens`` tokens after ``idx`` (B, T); ``temperature=0`` is greedy. Ids at or
+        above ``vocab_size`` (the tokenizer's; the embedding is padded past it) are never drawn.
+
+        With ``use_cache`` each step feeds only the newest token (KV cache). Once the text outgrows
+        ``block_size`` the window slides, positions shift, and every step recomputes the last
+        ``block_size`` tokens, exactly as without the cache: both give the same tokens."""
+        block = self.config.block_size
+        cache = None
         for _ in range(max_new_tokens):
-            logits, _ = self(idx[:, -self.config.block_size :])
-            logits = logits[:, -1, :]
-            if temperature == 0:
-                nxt = logits.argmax(dim=-1, keepdim=True)
+            if not use_cache or idx.size(1) > block:
+                logits, _ = self(idx[:, -block:])
+            elif cache is None:
+                cache = KVCache(self.config.n_layer, block)
+                logits, _ = self(idx, cache=cache)  # prefill: the whole prompt at once
             else:
-                logits = logits / temperature
-                if top_k is not None:
-                    kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
-                    logits = logits.masked_fill(logits < kth, float("-inf"))
-                nxt = torch.multinomial(F.softmax(logits, dim=-1), num_samples=1)
+                logits, _ = self(idx[:, cache.pos :], cache=cache)
+            logits = logits[:, -1, :vocab_size] if vocab_size else logits[:, -1, :]
+            nxt = sample_next(logits, temperature, top_k, top_p)
             idx = torch.cat((idx, nxt), dim=1)
         return idx
 

@@ -1,6 +1,6 @@
 """Classify texts with a fine-tuned model and write JSON lines: {"text", "label", "score"}.
 
-    python -m PACKAGE predict --model=runs/sentiment/model "a gripping film" "flat and dull"
+    python -m PACKAGE predict --model runs/sentiment/model "a gripping film" "flat and dull"
     python -m PACKAGE predict --model=runs/sentiment/model --input=reviews.csv --out=runs/preds
     cat reviews.txt | python -m PACKAGE predict --model=runs/sentiment/model > preds.jsonl
 
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .cmdline import parse_job
-from .config import ConfigError, fail
+from .config import ConfigError, fail, pair_options
 
 
 @dataclass
@@ -133,16 +133,7 @@ def write_jsonl(rows: list[dict[str, Any]], out: Path | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Bare words are texts; options are --key=value, except --config/--out which may take a word.
-    texts, options = [], []
-    words = iter(argv)
-    for arg in words:
-        if arg in ("--config", "--out"):
-            options += [arg, next(words, "")]
-        elif arg.startswith("-"):
-            options.append(arg)
-        else:
-            texts.append(arg)
+    options, texts = pair_options(argv, PredictConfig)  # bare words are texts; --key value is an option
     cfg, out = parse_job(options, "predict", __doc__, PredictConfig, out_required=False)
     try:
         from .device import pick_device, resolve_precision
