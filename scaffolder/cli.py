@@ -20,6 +20,7 @@ from .errors import ScaffolderError
 COMMANDS: dict[str, str] = {
     "check": "scaffolder.commands.check:check",
     "config": "scaffolder.commands.config:config",
+    "doctor": "scaffolder.commands.doctor:doctor",
     "env": "scaffolder.commands.env:env",
     "kernel": "scaffolder.commands.kernel:kernel",
     "lock": "scaffolder.commands.lock:lock",

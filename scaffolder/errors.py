@@ -95,5 +95,9 @@ class DriftFound(ScaffolderError):
     exit_code = EXIT_DRIFT
 
 
+class NotReady(ScaffolderError):
+    """``doctor`` found something ``new`` needs missing on this machine."""
+
+
 class Busy(ScaffolderError):
     """Another scaffolder process holds the project lock."""
