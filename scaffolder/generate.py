@@ -34,6 +34,7 @@ class NewOptions:
     answers_file: Path | None = None
     no_input: bool = True
     trust: bool = False
+    allow_outside_links: bool = False  # copy what symlinks that leave the template point at
     force: bool = False
     dry_run: bool = False
     checkout: str | None = None
@@ -195,15 +196,16 @@ def create_project(
     if not options.name.strip():
         raise InvalidName("project name is empty", "pass a name such as 'sentiment-bot'")
     settings = config.load(cli={"template": options.template})
-    source = tpl.resolve(settings.get("template"), options.checkout)
+    source = tpl.resolve(settings.get("template"), options.checkout, trust=options.trust)
     config.check_template_allowed(source.spec, settings)
+    policy_trusted = config.template_trusted(source.spec, settings)
     overrides = load_answers_file(options.answers_file) if options.answers_file else {}
     overrides.update(options.overrides)
     output_dir = Path(options.output_dir).resolve()
     made_output_dir = not output_dir.exists() and not options.dry_run
     started = time.perf_counter()
     try:
-        result = _create(options, reporter, confirm_trust, source, overrides, output_dir)
+        result = _create(options, reporter, confirm_trust, source, overrides, output_dir, policy_trusted)
         if not result.dry_run:
             result.summary["seconds"] = round(time.perf_counter() - started, 2)
         return result
@@ -225,12 +227,12 @@ def _answers(options: NewOptions, fetched: tpl.FetchedTemplate, overrides: dict[
     return tpl.build_context(fetched, overrides, options.no_input, named, trusted, prompt_defaults)
 
 
-def _create(options, reporter, confirm_trust, source, overrides, output_dir) -> NewResult:
+def _create(options, reporter, confirm_trust, source, overrides, output_dir, policy_trusted=False) -> NewResult:
     scratch_parent = Path(tempfile.gettempdir()) if options.dry_run else output_dir / "x"
     with temporary_dir_beside(scratch_parent) as scratch:
-        fetched = tpl.fetch(source, scratch)
+        fetched = tpl.fetch(source, scratch, allow_outside_links=options.allow_outside_links)
         try:
-            trusted = _trusted(fetched, options, confirm_trust)
+            trusted = _trusted(fetched, options, confirm_trust, policy_trusted)
             if options.dry_run and not trusted and fetched.extensions:
                 # Its files cannot be rendered without importing its extensions: say what it would run.
                 result = NewResult(output_dir, source.spec, fetched.version, {}, steps=planned_steps(options),
@@ -300,16 +302,24 @@ def _git_step(dest: Path, ctx: StepContext, spec: str, version: str, fresh_dir: 
     return result
 
 
-def _trusted(fetched: tpl.FetchedTemplate, options: NewOptions, confirm_trust) -> bool:
-    """One trust decision: may the template run code (hooks, extensions) and render unsandboxed?
+def _trusted(fetched: tpl.FetchedTemplate, options: NewOptions, confirm_trust, policy_trusted: bool = False) -> bool:
+    """One trust decision (``new``): see :func:`decide_trust`."""
+    return decide_trust(fetched, options.trust or policy_trusted, confirm_trust, dry_run=options.dry_run)
 
-    Built-in and plugin templates are trusted; anything else needs --trust or a yes at the prompt when
-    it wants to run code, and otherwise renders in the sandbox. A dry run asks nothing and runs nothing.
+
+def decide_trust(fetched: tpl.FetchedTemplate, trust: bool, confirm_trust, *, dry_run: bool = False) -> bool:
+    """One trust decision, for ``new`` and ``update``: may the template run code (hooks, extensions) and
+    render unsandboxed?
+
+    Built-in and plugin templates are trusted, and so is one that ``trust`` covers (--trust, or the team's
+    ``policy.trusted_templates``); anything else needs a yes at the prompt when it wants to run code, and
+    otherwise renders in the sandbox. A dry run asks nothing and runs nothing. Links that leave the template
+    are not decided here: ``tpl.fetch`` refuses them unless --allow-outside-links, trusted or not.
     """
-    if fetched.source.trusted or options.trust:
+    if fetched.source.trusted or trust:
         return True
     wants = fetched.runs_code()
-    if not wants or options.dry_run:
+    if not wants or dry_run:
         return False
     if confirm_trust is not None and confirm_trust(fetched):
         return True

@@ -14,13 +14,14 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import InvalidAnswer, TemplateError, UnsafePath, UntrustedTemplate
+from .errors import InvalidAnswer, ScaffolderError, TemplateError, UnsafePath, UntrustedTemplate, UsageError
 from .fsutil import is_within
 
 ENTRY_POINT_GROUP = "scaffolder.templates"
@@ -31,6 +32,9 @@ NAME_VARIABLES = ("project_name", "name", "repo_name", "project_slug")
 # Extensions that only format values: safe to load for any template, even in the sandbox.
 SAFE_EXTENSION_PREFIXES = ("cookiecutter.extensions.", "jinja2_time.")
 _REPO_URL = re.compile(r"^(gh|gl|bb|git\+\w+|git|ssh|https?|file):|^git@|\.git$")
+# git's remote-helper transports that run a command (ext::) or reach any path (file::): only with --trust.
+_RISKY_TRANSPORT = re.compile(r"^(?:(?:git|hg)\+)?(ext|file)::", re.IGNORECASE)
+_ALLOW_LINKS_HINT = "remove the link, or pass --allow-outside-links to copy what it points at"
 
 
 def builtin_root() -> Path:
@@ -143,9 +147,34 @@ def list_templates() -> tuple[list[TemplateInfo], list[str]]:
     return infos, warnings
 
 
-def resolve(spec: str | None, checkout: str | None = None) -> TemplateSource:
-    """Work out where a template comes from, and whether its hooks may run without asking."""
+def check_ref(ref: str | None) -> None:
+    """A template ref (``new --checkout``, ``update --to``) reaches git: one starting with '-' would be an option."""
+    if ref is not None and ref.startswith("-"):
+        raise UsageError(f"template ref {ref!r} starts with '-', which git would read as an option",
+                         "give a branch, tag or commit name")
+
+
+def check_source(spec: str, trust: bool = False) -> None:
+    """A template source reaches git or cookiecutter: no option look-alikes, and git's ext:: and file::
+    transports (ext:: runs any command it names) only with --trust."""
+    if spec.startswith("-"):
+        raise UsageError(f"template source {spec!r} starts with '-', which git would read as an option",
+                         f"write ./{spec} for a directory of that name")
+    risky = _RISKY_TRANSPORT.match(spec)
+    if risky and not trust:
+        raise UsageError(f"template source {spec!r} uses git's {risky.group(1).lower()}:: transport, "
+                         "which can run commands or read any path on this machine",
+                         "use a URL or a directory, or pass --trust if you mean it")
+
+
+def resolve(spec: str | None, checkout: str | None = None, trust: bool = False) -> TemplateSource:
+    """Work out where a template comes from, and whether its hooks may run without asking.
+
+    ``spec`` and ``checkout`` are checked first (:func:`check_source`, :func:`check_ref`).
+    """
     spec = (spec or DEFAULT_TEMPLATE).strip()
+    check_source(spec, trust)
+    check_ref(checkout)
     prefix, _, rest = spec.partition(":")
     builtins = builtin_templates()
     if prefix == "builtin" or (not rest and spec in builtins):
@@ -166,7 +195,7 @@ def resolve(spec: str | None, checkout: str | None = None) -> TemplateSource:
                 dist.name if dist else None, dist.version if dist else None,
             )
         if prefix != "plugin":
-            local = _from_user_config(spec, checkout)
+            local = _from_user_config(spec, checkout, trust)
             if local is not None:
                 return local
         if prefix == "plugin" or not _REPO_URL.search(spec):
@@ -176,7 +205,7 @@ def resolve(spec: str | None, checkout: str | None = None) -> TemplateSource:
                 f"choose one of: {', '.join(known)}, or pass a directory, git URL or zip",
             )
     if rest and not _REPO_URL.search(spec) and not os.path.exists(spec):
-        abbreviated = _from_user_config(spec, checkout)
+        abbreviated = _from_user_config(spec, checkout, trust)
         if abbreviated is not None:
             return abbreviated
     if spec.lower().endswith(".zip"):
@@ -190,7 +219,7 @@ def resolve(spec: str | None, checkout: str | None = None) -> TemplateSource:
     return TemplateSource(str(path), "path", str(path), False, checkout)
 
 
-def _from_user_config(spec: str, checkout: str | None) -> TemplateSource | None:
+def _from_user_config(spec: str, checkout: str | None, trust: bool = False) -> TemplateSource | None:
     """A template the user's cookiecutter config names: an abbreviation of its own, or a template
     already cloned into ``cookiecutters_dir`` (cookiecutter looks there for a bare name too)."""
     from cookiecutter.repository import expand_abbreviations
@@ -198,6 +227,7 @@ def _from_user_config(spec: str, checkout: str | None) -> TemplateSource | None:
     config = cookiecutter_config()
     expanded = expand_abbreviations(spec, config["abbreviations"])
     if expanded != spec:
+        check_source(expanded, trust)
         kind = "zip" if expanded.lower().endswith(".zip") else "git"
         return TemplateSource(spec, kind, spec, False, checkout)
     cached = Path(config["cookiecutters_dir"]).expanduser() / spec
@@ -270,24 +300,39 @@ def cookiecutter_config() -> dict[str, Any]:
                             "fix ~/.cookiecutterrc or the file COOKIECUTTER_CONFIG names") from None
 
 
-def fetch(source: TemplateSource, work_dir: Path) -> FetchedTemplate:
-    """Make the template available as a local directory (cloning or unzipping into ``work_dir``)."""
-    from cookiecutter.exceptions import CookiecutterException
-    from cookiecutter.repository import determine_repo_dir
+def fetch(source: TemplateSource, work_dir: Path, *, allow_outside_links: bool = False) -> FetchedTemplate:
+    """Make the template available as a local directory (cloning or unzipping into ``work_dir``).
 
+    A zip's members are checked before cookiecutter unpacks it (:func:`check_zip`; a zip URL is downloaded
+    into ``work_dir`` first), and the fetched template's links before anything is rendered
+    (:func:`check_links`, unless ``allow_outside_links``).
+    """
+    from cookiecutter.exceptions import CookiecutterException
+    from cookiecutter.repository import determine_repo_dir, expand_abbreviations, is_repo_url, is_zip_file
+
+    check_ref(source.checkout)
     cleanup = []
     if source.kind in ("git", "zip"):
         clone_dir = Path(work_dir) / "template-source"
         clone_dir.mkdir(parents=True, exist_ok=True)
+        cleanup.append(clone_dir)
+        abbreviations = cookiecutter_config()["abbreviations"]
+        location = expand_abbreviations(source.location, abbreviations)
+        zip_top = None
         try:
+            if is_zip_file(location):
+                if is_repo_url(location):
+                    location = str(_download(location, clone_dir / "template.zip"))
+                zip_top = check_zip(Path(location))
             repo, _ = determine_repo_dir(
-                template=source.location,
-                abbreviations=cookiecutter_config()["abbreviations"],
+                template=location,
+                abbreviations=abbreviations,
                 clone_to_dir=str(clone_dir),
                 checkout=source.checkout,
                 no_input=True,
             )
         except (CookiecutterException, subprocess.CalledProcessError, OSError) as exc:
+            shutil.rmtree(clone_dir, ignore_errors=True)
             said = getattr(exc, "output", None) or str(exc)
             said = said.decode(errors="replace") if isinstance(said, bytes) else str(said)
             detail = said.strip().splitlines()[-1] if said.strip() else type(exc).__name__
@@ -295,17 +340,27 @@ def fetch(source: TemplateSource, work_dir: Path) -> FetchedTemplate:
                 f"could not fetch template {source.location!r}: {detail}",
                 "check the URL, the ref and your network",
             ) from None
+        except ScaffolderError:
+            shutil.rmtree(clone_dir, ignore_errors=True)
+            raise
         repo_dir = Path(repo)
-        cleanup.append(clone_dir)
+        if zip_top is not None:  # cookiecutter unpacks into a mkdtemp() directory of its own: remove it too
+            unzip_base = repo_dir
+            for _ in Path(zip_top).parts:
+                unzip_base = unzip_base.parent
+            if os.path.realpath(unzip_base.parent) == os.path.realpath(tempfile.gettempdir()):
+                cleanup.append(unzip_base)
     elif source.kind == "path" and source.checkout:
         # A local template kept in git, at a given commit: clone it (offline) and check that out.
         clone_dir = Path(work_dir) / "template-source"
         try:
-            subprocess.run(["git", "clone", "-q", "--no-checkout", source.location, str(clone_dir)],
+            subprocess.run(["git", "clone", "-q", "--no-checkout", "--", source.location, str(clone_dir)],
                            check=True, capture_output=True, text=True, timeout=300)
-            subprocess.run(["git", "-C", str(clone_dir), "checkout", "-q", source.checkout],
+            # `checkout REF --`: the ref (checked by check_ref) is a revision, never a path or an option.
+            subprocess.run(["git", "-C", str(clone_dir), "checkout", "-q", source.checkout, "--"],
                            check=True, capture_output=True, text=True, timeout=300)
         except (OSError, subprocess.CalledProcessError) as exc:
+            shutil.rmtree(clone_dir, ignore_errors=True)
             detail = (getattr(exc, "stderr", "") or str(exc)).strip().splitlines()[-1:] or [""]
             raise TemplateError(
                 f"could not check out {source.checkout!r} of template {source.location}: {detail[0]}",
@@ -315,7 +370,14 @@ def fetch(source: TemplateSource, work_dir: Path) -> FetchedTemplate:
         cleanup.append(clone_dir)
     else:
         repo_dir = Path(source.location)
-    data = read_template_json(repo_dir)
+    try:
+        if not allow_outside_links:
+            check_links(repo_dir)
+        data = read_template_json(repo_dir)
+    except ScaffolderError:
+        for path in cleanup:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
     version = str(data.get("_template_version") or "")
     if source.kind in ("git", "path"):
         version = _git_commit(repo_dir) or version
@@ -323,6 +385,75 @@ def fetch(source: TemplateSource, work_dir: Path) -> FetchedTemplate:
         version = source.package_version or ""
     return FetchedTemplate(source, repo_dir, version or "unversioned", find_hooks(repo_dir), code_extensions(data),
                            cleanup)
+
+
+def _download(url: str, dest: Path) -> Path:
+    """Download a zip template, as cookiecutter would, so that its members are checked before unpacking."""
+    import requests
+
+    try:
+        with requests.get(url, stream=True, timeout=100) as response:
+            response.raise_for_status()
+            with open(dest, "wb") as out:
+                for chunk in response.iter_content(chunk_size=65536):
+                    out.write(chunk)
+    except requests.RequestException as exc:
+        raise TemplateError(f"could not download template {url!r}: {_one_line(exc)}",
+                            "check the URL and your network") from None
+    return dest
+
+
+def check_zip(path: Path) -> str:
+    """Refuse a zip template with a member that is a symlink, an absolute path or has a '..' part.
+
+    Returns the top-level directory cookiecutter unpacks the template into. Python's zipfile would
+    write a symlink member as a plain file and strip '..', but a template that holds such members was
+    made to escape, so it is refused outright, before anything is unpacked.
+    """
+    import stat
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise TemplateError(f"zip template {path} cannot be read: {_one_line(exc)}",
+                            "check that it is a zip archive") from None
+    for info in members:
+        name = info.filename
+        parts = re.split(r"[/\\]", name)
+        if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+            raise UnsafePath(f"zip template {path.name} has a member {name!r} that would unpack outside the template",
+                             "rebuild the zip with relative member names only")
+        if info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16):
+            raise UnsafePath(f"zip template {path.name} has a symlink member {name!r}",
+                             "rebuild the zip without zip's --symlinks (-y) option, so that it stores files")
+    return members[0].filename.rstrip("/") if members else ""
+
+
+def outside_links(repo_dir: Path) -> list[tuple[str, str]]:
+    """Every symlink under ``repo_dir`` that resolves outside it: (path relative to it, where it leads)."""
+    root = os.path.realpath(repo_dir)
+    found = []
+    for top, dirs, files in os.walk(repo_dir):
+        for name in dirs + files:
+            path = os.path.join(top, name)
+            if not os.path.islink(path):
+                continue
+            target = os.path.realpath(path)
+            if target != root and not target.startswith(root.rstrip(os.sep) + os.sep):
+                found.append((os.path.relpath(path, repo_dir), target))
+    return sorted(found)
+
+
+def check_links(repo_dir: Path) -> None:
+    """Refuse a template with a symlink that leaves it: rendering would copy what it points at (a key,
+    a token) into the project. Links inside the template are left to cookiecutter."""
+    found = outside_links(repo_dir)
+    if found:
+        rel, target = found[0]
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise UnsafePath(f"template link {rel!r} points outside the template, to {target}{more}", _ALLOW_LINKS_HINT)
 
 
 def public_answers(context: dict[str, Any]) -> dict[str, Any]:
@@ -495,11 +626,15 @@ def build_answers(
     overrides: dict[str, Any],
     no_input: bool,
     optional: dict[str, Any] | None = None,
+    *,
+    trusted: bool,
+    source: TemplateSource | None = None,
 ) -> dict[str, Any]:
-    """The answers alone, for a template already trusted or known to be plain (``update`` re-renders)."""
-    fetched = FetchedTemplate(TemplateSource(str(repo_dir), "path", str(repo_dir), False), Path(repo_dir), "")
+    """The answers alone (``update`` re-renders); sandboxed, without local extensions, unless ``trusted``."""
+    source = source or TemplateSource(str(repo_dir), "path", str(repo_dir), False)
+    fetched = FetchedTemplate(source, Path(repo_dir), "")
     fetched.switch_to(Path(repo_dir))
-    return build_context(fetched, overrides, no_input, optional, trusted=True)["cookiecutter"]
+    return build_context(fetched, overrides, no_input, optional, trusted=trusted)["cookiecutter"]
 
 
 def _one_line(exc: BaseException) -> str:

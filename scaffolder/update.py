@@ -5,6 +5,10 @@ theirs = the template at the new version, rendered with the same answers (new qu
 their defaults, or a prompt); ours = the project as it is. Each file is merged with
 ``git merge-file``; conflicts are left as markers and reported. Template hooks never run on
 update: they are one-time setup, and re-running them is a known cruft complaint.
+
+Trust is decided again on every update, as ``new`` decides it: a template version that has hooks or
+extensions needs --trust (or a yes at the prompt, or the team's ``policy.trusted_templates``), and
+renders in the sandbox otherwise; links that leave it need --allow-outside-links.
 """
 
 from __future__ import annotations
@@ -78,23 +82,51 @@ def check_clean(root: Path) -> str | None:
     return describe_head(root)
 
 
+@dataclass
+class Trust:
+    """What this update may do: ``flag`` is --trust, ``policy`` the team's trusted list, ``confirm`` the
+    prompt (None: never ask). A yes at the prompt covers both renders of one update."""
+
+    flag: bool = False
+    policy: bool = False
+    allow_outside_links: bool = False
+    confirm: Callable[[tpl.FetchedTemplate], bool] | None = None
+    granted: bool = False  # a yes already given during this update
+
+    def decide(self, fetched: tpl.FetchedTemplate) -> bool:
+        from .generate import decide_trust
+
+        trusted = decide_trust(fetched, self.flag or self.policy or self.granted, self.confirm)
+        self.granted = self.granted or (trusted and bool(fetched.runs_code()))
+        return trusted
+
+
 def _render(spec: str, checkout: str | None, answers: dict[str, Any], work: Path,
             ask_new: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+            trust: Trust | None = None,
             ) -> tuple[tpl.FetchedTemplate, dict[str, Any], Path]:
-    """Render with the recorded answers; questions the template added get defaults or ``ask_new``."""
-    source = tpl.resolve(spec, checkout)
+    """Render with the recorded answers; questions the template added get defaults or ``ask_new``.
+
+    Hooks never run; extensions load and rendering leaves the sandbox only when ``trust`` decides so."""
+    trust = trust or Trust()
+    source = tpl.resolve(spec, checkout, trust=trust.flag)
     work.mkdir(parents=True)
-    fetched = tpl.fetch(source, work)
-    variables = tpl.read_template_json(fetched.repo_dir)
-    known = {k: v for k, v in answers.items() if k in variables}
-    full = tpl.build_answers(fetched.repo_dir, known, no_input=True)
-    fresh = {k: v for k, v in tpl.public_answers(full).items() if k not in answers}
-    if fresh and ask_new is not None:
-        known.update(ask_new(fresh))
-        full = tpl.build_answers(fetched.repo_dir, known, no_input=True)
-    out = work / "render"
-    out.mkdir()
-    return fetched, full, tpl.render(fetched, full, out, accept_hooks=False)
+    fetched = tpl.fetch(source, work, allow_outside_links=trust.allow_outside_links)
+    try:
+        trusted = trust.decide(fetched)
+        variables = tpl.read_template_json(fetched.repo_dir)
+        known = {k: v for k, v in answers.items() if k in variables}
+        full = tpl.build_answers(fetched.repo_dir, known, no_input=True, trusted=trusted, source=source)
+        fresh = {k: v for k, v in tpl.public_answers(full).items() if k not in answers}
+        if fresh and ask_new is not None:
+            known.update(ask_new(fresh))
+            full = tpl.build_answers(fetched.repo_dir, known, no_input=True, trusted=trusted, source=source)
+        out = work / "render"
+        out.mkdir()
+        return fetched, full, tpl.render(fetched, full, out, accept_hooks=False, trusted=trusted)
+    except BaseException:
+        fetched.cleanup()
+        raise
 
 
 def newer_template_version(project: Project) -> str | None:
@@ -106,7 +138,7 @@ def newer_template_version(project: Project) -> str | None:
     try:
         source = tpl.resolve(spec)
         with tempfile.TemporaryDirectory(prefix="scaffolder-check-") as tmp:
-            fetched = tpl.fetch(source, Path(tmp))
+            fetched = tpl.fetch(source, Path(tmp), allow_outside_links=True)  # read its version, render nothing
             fetched.cleanup()
     except ScaffolderError:
         return None
@@ -132,7 +164,7 @@ def _merge_text(ours: bytes, base: bytes, theirs: bytes, work: Path) -> tuple[by
         path.write_bytes(data)
         paths.append(str(path))
     proc = subprocess.run(
-        ["git", "merge-file", "-p", "-L", "yours", "-L", "template (old)", "-L", "template (new)", *paths],
+        ["git", "merge-file", "-p", "-L", "yours", "-L", "template (old)", "-L", "template (new)", "--", *paths],
         capture_output=True,
     )
     if proc.returncode < 0 or proc.returncode > 127:
@@ -185,12 +217,21 @@ def update_project(
     ask_new: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     reporter: Reporter | None = None,
     dry_run: bool = False,
+    trust: bool = False,
+    allow_outside_links: bool = False,
+    confirm_trust: Callable[[tpl.FetchedTemplate], bool] | None = None,
 ) -> UpdateResult:
+    """``trust``/``confirm_trust``/``allow_outside_links`` work as in ``new`` (see :class:`Trust`)."""
+    from . import config
+
     reporter = reporter or Reporter()
     settings = dict(project.settings)
     spec = settings.get("template")
     if not spec:
         raise UsageError("[tool.scaffolder] records no template", "this project was not made by 'scaffolder new'")
+    tpl.check_ref(to)
+    decision = Trust(trust, config.template_trusted(spec, config.load(project=project)), allow_outside_links,
+                     confirm_trust)
     old_version = str(settings.get("template_version", ""))
     answers = dict(settings.get("answers", {}))
     git_base = check_clean(project.root) if not allow_dirty and not dry_run else None
@@ -198,7 +239,7 @@ def update_project(
     with tempfile.TemporaryDirectory(prefix="scaffolder-update-") as tmp:
         work = Path(tmp)
         with reporter.step(f"render {spec} ({to or 'latest'})"):
-            new_fetched, new_answers, new_dir = _render(spec, to, answers, work / "new", ask_new)
+            new_fetched, new_answers, new_dir = _render(spec, to, answers, work / "new", ask_new, decision)
         try:
             result = UpdateResult(old_version, new_fetched.version, git_base=git_base)
             result.new_answers = {k: v for k, v in tpl.public_answers(new_answers).items() if k not in answers}
@@ -208,7 +249,8 @@ def update_project(
             if old_version and old_version != "unversioned":
                 try:
                     with reporter.step(f"render {spec} ({old_version[:12]}) as the merge base"):
-                        base_fetched, _, base_dir = _render(spec, old_version, answers, work / "base")
+                        base_fetched, _, base_dir = _render(spec, old_version, answers, work / "base",
+                                                            trust=decision)
                     base_fetched.cleanup()
                 except TemplateError as exc:
                     reporter.warn(f"the recorded template version cannot be rendered ({exc}); "

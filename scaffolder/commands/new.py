@@ -31,6 +31,8 @@ from ..console import current_reporter, is_interactive, print_json
 @click.option("--no-kernel", is_flag=True, help="Skip registering the Jupyter kernel named after the project.")
 @click.option("--trust", is_flag=True,
               help="Let an outside template run code (hooks, extensions) and render outside the sandbox.")
+@click.option("--allow-outside-links", is_flag=True,
+              help="Let the template hold symlinks that leave it (what they point at is copied into the project).")
 @click.option("--force", is_flag=True, help="Write into a non-empty directory, overwriting only template files.")
 @click.option("--dry-run", is_flag=True, help="Show the files and steps; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -39,7 +41,7 @@ from ..console import current_reporter, is_interactive, print_json
               help="Write .pyc files for every installed package (images, read-only envs)  "
                    "[default: the compile_bytecode setting, else no]")
 def new(name, template, output_dir, sets, answers_file, no_input, checkout, env, python, torch, installer, no_lock,
-        no_kernel, trust, force, dry_run, as_json, no_git,
+        no_kernel, trust, allow_outside_links, force, dry_run, as_json, no_git,
         compile_bytecode) -> None:
     """Generate project NAME from a template.
 
@@ -65,7 +67,8 @@ def new(name, template, output_dir, sets, answers_file, no_input, checkout, env,
     reporter = current_reporter()
     options = NewOptions(
         name=name, template=template, output_dir=output_dir, overrides=parse_set(sets, typed=False),
-        answers_file=answers_file, no_input=not interactive, trust=trust, force=force, dry_run=dry_run,
+        answers_file=answers_file, no_input=not interactive, trust=trust, force=force,
+        allow_outside_links=allow_outside_links, dry_run=dry_run,
         checkout=checkout, env=env, python=python, torch=torch, installer=installer, lock=not no_lock,
         kernel=not no_kernel, git=not no_git, compile_bytecode=compile_bytecode,
     )

@@ -9,9 +9,13 @@ from ..console import current_reporter, is_interactive, print_json
 @click.option("--to", "to", metavar="REF", help="Template version to move to: a git branch, tag or commit.")
 @click.option("--allow-dirty", is_flag=True, help="Update even with uncommitted changes.")
 @click.option("--no-input", is_flag=True, help="Give new template questions their defaults without asking.")
+@click.option("--trust", is_flag=True,
+              help="Let an outside template's extensions load and render it outside the sandbox (hooks never run).")
+@click.option("--allow-outside-links", is_flag=True,
+              help="Let the template hold symlinks that leave it (what they point at is copied into the project).")
 @click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def update(to, allow_dirty, no_input, dry_run, as_json) -> None:
+def update(to, allow_dirty, no_input, trust, allow_outside_links, dry_run, as_json) -> None:
     """Re-apply the project's template at a newer version, keeping your edits (3-way merge)."""
     from ..errors import DriftFound
     from ..project import Project
@@ -25,8 +29,16 @@ def update(to, allow_dirty, no_input, dry_run, as_json) -> None:
                 for key, value in defaults.items()}
 
     interactive = is_interactive() and not no_input
+
+    def confirm(fetched) -> bool:
+        return click.confirm(
+            f"Template {fetched.source.spec} ({fetched.version[:12]}) {'; '.join(fetched.runs_code())}. "
+            "Hooks do not run on update; trust it to load its extensions and render unsandboxed?",
+            default=False, err=True)
+
     result = update_project(project, to=to, allow_dirty=allow_dirty, ask_new=ask_new if interactive else None,
-                            reporter=reporter, dry_run=dry_run)
+                            reporter=reporter, dry_run=dry_run, trust=trust, allow_outside_links=allow_outside_links,
+                            confirm_trust=confirm if interactive else None)
     if as_json:
         print_json(result.as_dict())
     elif result.up_to_date:
