@@ -250,15 +250,46 @@ class FetchedTemplate:
             shutil.rmtree(path, ignore_errors=True)
 
     def runs_code(self) -> list[str]:
-        """What the template would run, one phrase each; empty when it renders with nothing but Jinja."""
-        wants = [f"runs hooks: {', '.join(self.hooks)}"] if self.hooks else []
-        return wants + [f"loads extension {name}" for name in self.extensions]
+        """What the template would run, one phrase each; empty when it renders with nothing but Jinja.
+
+        A template that offers nested templates (the ``templates`` key) is judged with all of them, since
+        the trust decision comes before the choice."""
+        wants = []
+        for where in [self.repo_dir, *nested_templates(self.repo_dir)]:
+            prefix = "" if where == self.repo_dir else f"{os.path.relpath(where, Path(self.repo_dir).resolve())}/"
+            hooks = find_hooks(where) if where != self.repo_dir else self.hooks
+            extensions = code_extensions(read_template_json(where)) if where != self.repo_dir else self.extensions
+            if hooks:
+                wants.append(f"runs hooks: {', '.join(prefix + h for h in hooks)}")
+            wants += [f"loads extension {name}" for name in extensions]
+        return wants
 
     def switch_to(self, repo_dir: Path) -> None:
         """Point at another template directory (a nested template, or a copy a pre_prompt hook changed)."""
         self.repo_dir = Path(repo_dir)
         self.hooks = find_hooks(self.repo_dir)
         self.extensions = code_extensions(read_template_json(self.repo_dir))
+
+
+def nested_templates(repo_dir: Path) -> list[Path]:
+    """The template directories a ``templates`` (or old-style ``template``) key offers, inside ``repo_dir``."""
+    try:
+        variables = read_template_json(repo_dir)
+    except TemplateError:
+        return []
+    paths = []
+    offered = variables.get("templates")
+    if isinstance(offered, dict):
+        paths = [str(v.get("path", "")) for v in offered.values() if isinstance(v, dict)]
+    elif isinstance(variables.get("template"), list):
+        paths = [m[1] for v in variables["template"] if (m := re.search(r"\((.+)\)", str(v)))]
+    found = []
+    for rel in paths:
+        path = (Path(repo_dir) / rel).resolve()
+        if rel and is_within(path, Path(repo_dir).resolve()) and (path / "cookiecutter.json").is_file():
+            found.append(path)
+            found += [p for p in nested_templates(path) if p not in found]
+    return found
 
 
 def _git_commit(path: Path) -> str | None:
@@ -565,6 +596,7 @@ def build_context(
     optional: dict[str, Any] | None = None,
     trusted: bool = False,
     prompt_defaults: dict[str, Any] | None = None,
+    name: str | None = None,
 ) -> dict[str, Any]:
     """cookiecutter's context for this template: ``{"cookiecutter": answers, "_cookiecutter": as asked}``.
 
@@ -587,6 +619,9 @@ def build_context(
         )
     defaults = {**(prompt_defaults or {}), **config["default_context"]}
     extra = {k: v for k, v in (optional or {}).items() if k in variables}
+    variable = name_variable(variables) if name is not None else None
+    if variable is not None and variable not in overrides:
+        extra[variable] = name
     extra.update({k: _coerce(v, variables[k]) for k, v in overrides.items()})
     context_file = str(Path(fetched.repo_dir) / "cookiecutter.json")
     from jinja2.exceptions import SecurityError
@@ -602,7 +637,7 @@ def build_context(
                                         "fix the 'templates' paths in cookiecutter.json")
                 fetched.switch_to(nested)
                 nested_overrides = {k: v for k, v in overrides.items() if k in read_template_json(nested)}
-                return build_context(fetched, nested_overrides, no_input, optional, trusted, prompt_defaults)
+                return build_context(fetched, nested_overrides, no_input, optional, trusted, prompt_defaults, name)
             skip = set(extra) | {k for k, v in variables.items() if is_derived(v)}
             with _skip_prompts(set() if no_input else skip):
                 context["cookiecutter"].update(prompt_for_config(context, no_input))
@@ -638,6 +673,9 @@ def build_answers(
 
 
 def _one_line(exc: BaseException) -> str:
+    inner = getattr(exc, "error", None)
+    if inner is not None and getattr(exc, "message", None):  # UndefinedVariableInTemplate: not its context
+        return " ".join(f"{exc.message}: {getattr(inner, 'message', inner)}".split())
     text = " ".join(str(exc).split())
     cause = exc.__cause__ or getattr(exc, "error", None)
     if cause is not None and str(cause) and str(cause) not in text:
@@ -658,6 +696,8 @@ def check_paths(repo_dir: Path, context: dict[str, Any]) -> None:
     from cookiecutter.exceptions import NonTemplatedInputDirException
     from cookiecutter.find import find_template
     from cookiecutter.utils import create_env_with_context
+    from jinja2 import TemplateError as TemplateError_
+    from jinja2.exceptions import SecurityError
 
     env = create_env_with_context(context)
     try:
@@ -667,8 +707,17 @@ def check_paths(repo_dir: Path, context: dict[str, Any]) -> None:
             f"{repo_dir} has no '{{{{cookiecutter.*}}}}' project directory", "check the template layout"
         ) from None
 
+    def render_name(text: str) -> str:
+        try:
+            return env.from_string(text).render(**context)
+        except SecurityError:
+            raise  # the sandbox's refusal, reported as such by the caller
+        except TemplateError_ as exc:
+            raise TemplateError(f"rendering failed: the name {text!r} cannot be rendered: {exc}",
+                                "check the template and your answers") from None
+
     def rendered(path: Path) -> str:
-        return env.from_string(os.path.relpath(path, template_dir.parent)).render(**context)
+        return render_name(os.path.relpath(path, template_dir.parent))
 
     top = rendered(template_dir)
     if not top or top in (".", "..") or "/" in top or "\\" in top or os.path.isabs(top):
@@ -679,7 +728,7 @@ def check_paths(repo_dir: Path, context: dict[str, Any]) -> None:
     for root, dirs, files in os.walk(template_dir):
         for name in dirs + files:
             rel = rendered(Path(root) / name)
-            part = env.from_string(name).render(**context)
+            part = render_name(name)
             norm = os.path.normpath(rel)
             bad_part = part in ("", ".", "..") or "/" in part or "\\" in part
             if bad_part or os.path.isabs(rel) or "\\" in rel or norm.split(os.sep)[0] != top or norm == top:
@@ -746,5 +795,5 @@ def run_pre_prompt(fetched: FetchedTemplate) -> None:
     except FailedHookException as exc:
         raise TemplateError(f"the template's pre_prompt hook failed: {_one_line(exc)}",
                             "fix the hook or rerun without --trust") from None
-    fetched._cleanup.append(copy)
+    fetched._cleanup.append(copy.parent)  # cookiecutter copies into mkdtemp()/NAME
     fetched.switch_to(copy)

@@ -87,11 +87,30 @@ def name_variable(variables: dict) -> str | None:
 
 
 def needs_trust(template_dir: Path, variables: dict) -> bool:
-    """Hooks, or ``_extensions`` other than cookiecutter's own built-ins, are code: scaffolder needs --trust."""
-    if (Path(template_dir) / "hooks").is_dir():
-        return True
-    extensions = variables.get("_extensions") or []
-    return any(not str(ext).startswith(BUILTIN_EXTENSION_PREFIXES) for ext in extensions)
+    """Hooks, or ``_extensions`` other than cookiecutter's own built-ins, are code: scaffolder needs --trust.
+    A template offering nested templates needs it when any of them does."""
+    from scaffolder.templates import nested_templates
+
+    for where in [Path(template_dir), *nested_templates(Path(template_dir))]:
+        if (where / "hooks").is_dir():
+            return True
+        extensions = (variables if where == Path(template_dir) else read_variables(where)).get("_extensions") or []
+        if any(not str(ext).startswith(BUILTIN_EXTENSION_PREFIXES) for ext in extensions):
+            return True
+    return False
+
+
+def chosen_variables(template_dir: Path, variables: dict) -> dict:
+    """The variables of the template --no-input renders: nested templates (the ``templates`` key) pick
+    their first entry, and cookiecutter hands NAME on to it."""
+    from scaffolder.templates import nested_templates
+
+    nested = nested_templates(Path(template_dir))
+    while nested:
+        template_dir = nested[0]
+        variables = read_variables(template_dir)
+        nested = nested_templates(template_dir)
+    return variables
 
 
 def snapshot_tree(root: Path) -> Tree:
@@ -277,7 +296,7 @@ def _check(template: str, work: Path, name: str, sets: dict[str, str], trust: bo
     variables = read_variables(template_dir)
     if trust is None:
         trust = needs_trust(template_dir, variables)
-    namevar = name_variable(variables)
+    namevar = name_variable(chosen_variables(template_dir, variables))
     extra = {namevar: name} if namevar else {}
     extra.update(sets)
     work.mkdir(parents=True, exist_ok=True)
