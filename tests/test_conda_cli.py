@@ -22,6 +22,9 @@ from scaffolder.envs.rattler import RattlerBackend
 
 pytestmark = pytest.mark.skipif(not RattlerBackend.available(), reason="py-rattler is not installed")
 
+# The channel's Python is this interpreter's version; the minimal template's requires-python follows python_version.
+THIS_PYTHON = ("--python", cc.PY, "--set", f"python_version={cc.PY}")
+
 
 @pytest.fixture
 def conda_env(channel, tmp_path_factory, monkeypatch):
@@ -46,7 +49,7 @@ def run(*args: str, cwd: Path | None = None, code: int = 0):
 
 
 def test_new_with_conda_env_then_check_lock_sync(tmp_path, conda_env):
-    run("new", "demo", "-t", "minimal", "-o", str(tmp_path), "--no-input", "--env", "conda", "--python", cc.PY,
+    run("new", "demo", "-t", "minimal", "-o", str(tmp_path), "--no-input", "--env", "conda", *THIS_PYTHON,
         "--no-kernel")
     project = tmp_path / "demo"
     env = yaml.safe_load((project / "environment.yml").read_text())
@@ -82,15 +85,15 @@ def test_new_with_conda_env_then_check_lock_sync(tmp_path, conda_env):
 def test_new_with_unsatisfiable_conda_env_leaves_nothing(tmp_path, conda_env, monkeypatch):
     monkeypatch.setenv("SCAFFOLDER_CONDA_CHANNELS", (tmp_path / "no-channel").as_uri())
     result = run("new", "demo", "-t", "minimal", "-o", str(tmp_path / "out"), "--no-input", "--env", "conda",
-                 "--python", cc.PY, "--no-kernel", code=1)
+                 *THIS_PYTHON, "--no-kernel", code=1)
     assert "lock conda environment failed: cannot read channel" in result.output
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def test_env_create_in_an_existing_project_and_remove(tmp_path, conda_env):
-    run("new", "demo", "-t", "minimal", "-o", str(tmp_path), "--no-input", "--env", "none")
+    run("new", "demo", "-t", "minimal", "-o", str(tmp_path), "--no-input", "--env", "none", *THIS_PYTHON[2:])
     project = tmp_path / "demo"
-    result = run("env", "create", "--backend", "conda", "--python", cc.PY, cwd=project)
+    result = run("env", "create", "--backend", "conda", *THIS_PYTHON[:2], cwd=project)
     assert "created" in result.output and (project / ".conda" / "conda-meta").is_dir()
     assert (project / "environment.yml").exists() and (project / "conda-lock.yml").exists()
     run("env", "create", "--backend", "conda", cwd=project, code=1)  # exists: says to sync or --recreate
@@ -100,7 +103,7 @@ def test_env_create_in_an_existing_project_and_remove(tmp_path, conda_env):
 
 
 def test_tampered_lock_is_refused_by_sync_and_reported_by_check(tmp_path, conda_env):
-    run("new", "demo", "-t", "minimal", "-o", str(tmp_path), "--no-input", "--env", "conda", "--python", cc.PY,
+    run("new", "demo", "-t", "minimal", "-o", str(tmp_path), "--no-input", "--env", "conda", *THIS_PYTHON,
         "--no-kernel")
     project = tmp_path / "demo"
     before = cc.snapshot(project / ".conda")
@@ -115,7 +118,7 @@ def test_tampered_lock_is_refused_by_sync_and_reported_by_check(tmp_path, conda_
 
 
 def test_extras_options_are_refused_for_conda_projects(tmp_path, conda_env):
-    run("new", "demo", "-t", "minimal", "-o", str(tmp_path), "--no-input", "--env", "conda", "--python", cc.PY,
+    run("new", "demo", "-t", "minimal", "-o", str(tmp_path), "--no-input", "--env", "conda", *THIS_PYTHON,
         "--no-kernel")
     result = run("lock", "--extra", "x", cwd=tmp_path / "demo", code=2)
     assert "environment.yml" in result.output and "Traceback" not in result.output

@@ -17,7 +17,7 @@ from conftest import REPO
 from scaffolder import lockfile
 from scaffolder.envs import get_backend
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.torch]
 
 
 # The Jupyter dirs the module fixture registered its kernel in (each test otherwise gets fresh ones).

@@ -119,7 +119,7 @@ def test_conda_project_installs_its_explicit_lock(tmp_path, monkeypatch, tmp_pat
     monkeypatch.setenv("SCAFFOLDER_CONDA_ENGINE", "rattler")
     monkeypatch.setenv("SCAFFOLDER_TORCH", "cpu")
     result = CliRunner().invoke(cli, ["new", "cproj", "-t", "minimal", "-o", str(tmp_path), "--no-input", "--env",
-                                      "conda", "--python", cc.PY, "--no-kernel"])
+                                      "conda", "--python", cc.PY, "--set", f"python_version={cc.PY}", "--no-kernel"])
     assert result.exit_code == 0, result.output
     project = tmp_path / "cproj"
     session = RecordingSession(tmp_path / "session-tmp")

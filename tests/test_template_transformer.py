@@ -11,6 +11,7 @@ from conftest import run_generated_tests
 
 from scaffolder.generate import NewOptions, create_project
 
+pytestmark = pytest.mark.torch  # the generated tests run in this interpreter
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
