@@ -32,6 +32,11 @@ EXTENSION = (
 HOOK = "from pathlib import Path\nPath('hook-ran').write_text('yes')\n"
 
 
+def hook_marking(marker: Path) -> str:
+    """A hook that leaves ``marker`` (absolute: cookiecutter runs hooks inside a directory that goes away)."""
+    return f"from pathlib import Path\nPath({str(marker)!r}).write_text('yes')\n"
+
+
 class Run:
     """``scaffolder -q ARGS`` in a subprocess, from ``cwd``, with its own TMPDIR to show what is left behind."""
 
@@ -348,15 +353,18 @@ def test_update_to_a_version_that_gains_an_extension_asks_for_trust(run, updatab
     assert (project / "b.txt").read_text() == "new\n" and (project / "pwned").read_text() == "imported"
 
 
-def test_update_to_a_version_that_gains_hooks_asks_for_trust_and_never_runs_them(run, updatable):
+def test_update_to_a_version_that_gains_hooks_asks_for_trust_and_never_runs_them(run, updatable, tmp_path):
     tpl, project = updatable
     (tpl / "hooks").mkdir()
-    (tpl / "hooks" / "post_gen_project.py").write_text(HOOK)
+    (tpl / "hooks" / "post_gen_project.py").write_text(hook_marking(tmp_path / "hook-ran"))
     _commit(tpl, "v2")
     _update_refused(run, project, run("update", "--no-input", cwd=project), "runs hooks: post_gen_project.py")
     proc = run("update", "--no-input", "--trust", cwd=project)
     assert proc.returncode == 0, proc.stderr
-    assert not list(run.cwd.parent.rglob("hook-ran"))
+    assert not (tmp_path / "hook-ran").exists()
+    # The plant is real: `new` from the same template, trusted, runs it.
+    proc = run("new", "again", "-t", str(tpl), "--no-input", "--env", "none", "-o", str(tmp_path / "o2"), "--trust")
+    assert proc.returncode == 0 and (tmp_path / "hook-ran").exists(), proc.stderr
 
 
 def test_update_to_a_version_that_gains_an_outside_link_is_refused(run, updatable, secret):
@@ -381,3 +389,22 @@ def test_update_renders_sandboxed(run, updatable):
 def test_update_refuses_a_ref_starting_with_dash(run, updatable):
     tpl, project = updatable
     _update_refused(run, project, run("update", "--to=--orphan=x", "--no-input", cwd=project), "starts with '-'")
+
+
+def test_update_asks_at_the_prompt_and_a_no_refuses(run, updatable, tmp_path):
+    from scaffolder.errors import UntrustedTemplate
+    from scaffolder.project import Project
+    from scaffolder.update import update_project
+
+    tpl, project = updatable
+    (tpl / "hooks").mkdir()
+    (tpl / "hooks" / "pre_gen_project.py").write_text(hook_marking(tmp_path / "hook-ran"))
+    _commit(tpl, "v2")
+    asked = []
+    with pytest.raises(UntrustedTemplate, match="runs hooks: pre_gen_project.py"):
+        update_project(Project.load(project), confirm_trust=lambda f: asked.append(f.runs_code()) or False)
+    assert asked == [["runs hooks: pre_gen_project.py"]]
+    assert _git(project, "status", "--porcelain") == ""
+    result = update_project(Project.load(project), confirm_trust=lambda f: asked.append(f.runs_code()) or True)
+    assert result.to_version == _git(tpl, "rev-parse", "HEAD") and len(asked) == 2
+    assert not (tmp_path / "hook-ran").exists()  # trusted or not, update runs no hook
