@@ -128,6 +128,13 @@ def lock_files(root: Path) -> list[tuple[str, Path]]:
     return [(MAIN_LOCK, main)] + ([(DEV_LOCK, dev)] if dev.exists() else [])
 
 
+def lock_file_names(root: Path) -> list[str]:
+    """Every lock file the project has: the requirements locks, then pylock.toml and pylock.dev.toml."""
+    from .locking import PYLOCK, PYLOCK_DEV
+
+    return [name for name, _ in lock_files(root)] + [n for n in (PYLOCK, PYLOCK_DEV) if (Path(root) / n).is_file()]
+
+
 def expected_packages(root: Path, python: str | None = None) -> dict[str, str]:
     """What the locks put into an env of Python ``python`` on this machine: name -> version (or URL)."""
     from .platforms import local_marker_environment
@@ -331,7 +338,12 @@ class VenvManager:
                         reporter.warn(f"not locking for {platform}: {problem} on the configured indexes "
                                       f"(choose the set with 'scaffolder lock --platform ...')")
                     platforms = kept
-        changes = dict(python=version, torch=torch, lock=MAIN_LOCK, extras=extras or None, platforms=list(platforms))
+        from .locking import PYLOCK
+
+        # pylock.toml (PEP 751) is written beside requirements.lock by universal (uv) locks; recorded.
+        pylock = PYLOCK if (project.root / PYLOCK).exists() else None
+        changes = dict(python=version, torch=torch, lock=MAIN_LOCK, extras=extras or None, platforms=list(platforms),
+                       pylock=pylock)
         if txn is not None:  # a caller inside a transaction records the settings once it succeeds
             project.settings.update({k: v for k, v in changes.items() if v is not None})
             for key in [k for k, v in changes.items() if v is None]:

@@ -34,6 +34,8 @@ from .transaction import Transaction
 
 MAIN_LOCK = "requirements.lock"
 DEV_LOCK = "requirements-dev.lock"
+PYLOCK = "pylock.toml"  # PEP 751, beside requirements.lock: the main set
+PYLOCK_DEV = "pylock.dev.toml"  # the main set plus what development adds (installable alone)
 
 
 class CoverageError(LockError):
@@ -110,7 +112,8 @@ def lock_project(
         if local_pin:
             (tmp / "torch-variant.txt").write_text(local_pin + "\n", encoding="utf-8")
             common["constraints"] = [*common["constraints"], str(tmp / "torch-variant.txt")]
-        main = _resolve(inputs.main, tmp, previous=_previous(root / MAIN_LOCK, torch_key, reporter), **common)
+        main, main_packages = _resolve(inputs.main, tmp, previous=_previous(root / MAIN_LOCK, torch_key, reporter),
+                                       **common)
         _check_torch(main, torch, inputs, platforms, python)
         _finish(main, inputs.main, python, torch_key, main_fp, torch_index, platforms)
         texts = {MAIN_LOCK: main.render(_header(MAIN_LOCK, inputs.main, name, python, torch_key, platforms))}
@@ -119,13 +122,22 @@ def lock_project(
             pins_file = tmp / "main-pins.txt"
             pins_file.write_text("".join(_constraint(p) + "\n" for p in main.pins.values()), encoding="utf-8")
             common["constraints"] = [*common["constraints"], str(pins_file)]
-            dev = _resolve(inputs.dev, tmp, previous=_previous(root / DEV_LOCK, torch_key, reporter), **common)
+            dev, dev_packages = _resolve(inputs.dev, tmp, previous=_previous(root / DEV_LOCK, torch_key, reporter),
+                                         **common)
             main_reqs = {(p.name, p.requirement) for p in main.pins.values() if not p.marker}
             dev.pins = {k: p for k, p in dev.pins.items()
                         if k not in main.pins and (p.name, p.requirement) not in main_reqs}
             _check_torch(dev, torch, inputs, platforms, python)
             _finish(dev, inputs.dev, python, torch_key, dev_fp, torch_index, platforms)
             texts[DEV_LOCK] = dev.render(_header(DEV_LOCK, inputs.dev, name, python, torch_key, platforms))
+        if universal:
+            meta = {"set": "main", "python": python, "torch": torch_key or "none", "inputs": main_fp}
+            texts[PYLOCK] = pylock.render(main_packages or [], main.pins.values(), platforms, python, meta)
+            if dev is not None:
+                dev_meta = dict(meta, set="main+dev", inputs=dev_fp)
+                texts[PYLOCK_DEV] = pylock.render([*(main_packages or []), *(dev_packages or [])],
+                                                  [*main.pins.values(), *dev.pins.values()], platforms, python,
+                                                  dev_meta)
     written = _write_all(root, texts, txn)
     return LockResult(root / MAIN_LOCK, root / DEV_LOCK if dev is not None else None, len(main.pins),
                       len(dev.pins) if dev else 0, engine, torch_key, written, platforms, converted)
@@ -181,10 +193,12 @@ def lock_state(path: Path, expected: str | None, platforms: Sequence[str] | None
 
 def _resolve(inputs: InputSet, tmp: Path, *, engine: str, python: str, interpreter: Path | None,
              torch_index: str | None, constraints: list[str], upgrade: bool, upgrade_packages: Sequence[str],
-             previous: list[lockfile.Pin], platforms: Sequence[str] | None) -> lockfile.Lock:
-    """Resolve one input set; ``platforms`` (None: this machine only, with pip-compile) makes it universal."""
+             previous: list[lockfile.Pin], platforms: Sequence[str] | None
+             ) -> tuple[lockfile.Lock, list[pylock.Package] | None]:
+    """Resolve one input set; ``platforms`` (None: this machine only, with pip-compile) makes it universal.
+    Returns the lock and, for a universal resolution, uv's packages with their files."""
     if inputs.empty:
-        return lockfile.Lock()
+        return lockfile.Lock(), []
     in_file = tmp / f"{inputs.label}.in"
     lines = [f"-r {f}" for f in inputs.files] + inputs.requirements + [f"-c {c}" for c in constraints]
     in_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -197,7 +211,7 @@ def _resolve(inputs: InputSet, tmp: Path, *, engine: str, python: str, interpret
                                 extra_index_urls=[torch_index] if torch_index else [], upgrade=upgrade,
                                 upgrade_packages=upgrade_packages, universal=universal)
     if not universal:
-        return lockfile.parse(text, f"{engine} output", drop_markers=True)
+        return lockfile.parse(text, f"{engine} output", drop_markers=True), None
     packages = pylock.parse(text)
     missing = pylock.coverage_problems(packages, platforms, python)
     if missing:
@@ -206,7 +220,7 @@ def _resolve(inputs: InputSet, tmp: Path, *, engine: str, python: str, interpret
                             "pin a version that has wheels for every platform, or drop that platform with "
                             "'scaffolder lock --platform ...'",
                             uncovered={p: m for m, p in reversed([(m, m.rsplit(" ", 1)[1]) for m in missing])})
-    return pylock.to_lock(packages, platforms, python)
+    return pylock.to_lock(packages, platforms, python), packages
 
 
 def _finish(lock: lockfile.Lock, inputs: InputSet, python: str, torch: str | None, inputs_fp: str,
@@ -269,7 +283,7 @@ def _header(filename: str, inputs: InputSet, project: str, python: str, torch: s
 
 def _write_all(root: Path, texts: dict[str, str], txn: Transaction | None) -> list[str]:
     written = []
-    for filename in (MAIN_LOCK, DEV_LOCK):
+    for filename in (MAIN_LOCK, DEV_LOCK, PYLOCK, PYLOCK_DEV):
         path = root / filename
         new = texts.get(filename)
         old = path.read_bytes() if path.exists() else None

@@ -12,6 +12,9 @@
 
 The lock is verified first (a hand-edited pin or hash is refused), installs are hash-checked,
 and uv-backed sessions get the same package sources pip would use (uv ignores pip.conf).
+uv-backed sessions install the PEP 751 lock (pylock.toml, or pylock.dev.toml with the dev group)
+when the project has one that matches requirements.lock; pip-backed sessions install the
+requirements locks, whose markers pip evaluates.
 """
 
 from __future__ import annotations
@@ -61,6 +64,23 @@ def locked_requirements(project: Project, groups: Sequence[str]) -> str:
     return lockfile.merge_for_install([(p.name, lockfile.read_verified(p)) for p in lock_paths(project, groups)])
 
 
+def pylock_path(project: Project, groups: Sequence[str]) -> Path | None:
+    """The verified pylock.toml (no groups) or pylock.dev.toml (the dev group) that matches the
+    requirements locks; None when the project has none for these groups."""
+    from . import lockfile, pylock
+    from .locking import PYLOCK, PYLOCK_DEV
+
+    name = PYLOCK if not groups else PYLOCK_DEV if list(groups) == ["dev"] else None
+    if name is None or not (project.root / name).is_file():
+        return None
+    tool = pylock.read_verified(project.root / name)
+    lock = lock_paths(project, groups)[-1]
+    if tool.get("inputs") != lockfile.read(lock).meta.get("inputs"):
+        raise LockError(f"{name} does not match {lock.name} (one was written without the other)",
+                        "run 'scaffolder lock'")
+    return project.root / name
+
+
 def index_args(session_backend: str | None) -> list[str]:
     from .indexes import load_index_config, pip_index_args, uv_index_args
 
@@ -76,10 +96,15 @@ def install_locked(session: Any, groups: Sequence[str] = ("dev",), root: Path | 
     if project.settings.get("backend") == "conda":
         _install_conda_locked(session, project, groups)
     else:
-        requirements = Path(session.create_tmp()) / "scaffolder-locked.txt"
-        requirements.write_text(locked_requirements(project, groups), encoding="utf-8")
-        session.install("--require-hashes", "--no-deps", "-r", str(requirements),
-                        *index_args(getattr(session, "venv_backend", None)))
+        text = locked_requirements(project, groups)  # verifies the requirements locks in any case
+        backend = getattr(session, "venv_backend", None)
+        pylock_file = pylock_path(project, groups) if backend == "uv" else None
+        if pylock_file is not None:
+            session.install("-r", str(pylock_file))  # every file has its sha256; uv checks them
+        else:
+            requirements = Path(session.create_tmp()) / "scaffolder-locked.txt"
+            requirements.write_text(text, encoding="utf-8")
+            session.install("--require-hashes", "--no-deps", "-r", str(requirements), *index_args(backend))
     if install_project:
         session.install("--no-deps", "-e", str(project.root))
 

@@ -115,7 +115,8 @@ def test_failed_recreate_brings_back_the_old_env(project):
     before = _snapshot(project / ".venv")
     assert "could not build sc-broken" in error_of(sc("env", "create", "--recreate", ok=1))
     assert _snapshot(project / ".venv") == before and marker.read_text() == "old env"
-    assert sorted(p.name for p in project.iterdir()) == [".venv", "pyproject.toml", "requirements.lock"]
+    assert sorted(p.name for p in project.iterdir()) == [".venv", "pylock.toml", "pyproject.toml",
+                                                         "requirements.lock"]
 
 
 def test_missing_python_creates_nothing(project):

@@ -10,7 +10,7 @@ from scaffolder.environment import install_locked
 from scaffolder.envs import get_backend
 from scaffolder.errors import LockError
 from scaffolder.lock_inputs import gather
-from scaffolder.locking import DEV_LOCK, MAIN_LOCK, fingerprints, lock_project, lock_state
+from scaffolder.locking import DEV_LOCK, MAIN_LOCK, PYLOCK, PYLOCK_DEV, fingerprints, lock_project, lock_state
 from scaffolder.platforms import current_platform
 from scaffolder.project import Project
 
@@ -39,7 +39,8 @@ def test_both_engines_write_the_same_pins_for_this_machine(tmp_path, offline):
         root = write_project(tmp_path / engine, deps=["sc-alpha"], extras={"more": ["sc-gamma"]},
                              dev=["sc-devtool"])
         result = _lock(root, engine, extras=["more"], platforms=HERE)
-        assert result.written == [MAIN_LOCK, DEV_LOCK] and result.platforms == HERE
+        pylocks = [PYLOCK, PYLOCK_DEV] if engine == "uv" else []  # pip-compile's output has no file names
+        assert result.written == [MAIN_LOCK, DEV_LOCK, *pylocks] and result.platforms == HERE
         texts[engine] = ((root / MAIN_LOCK).read_text(), (root / DEV_LOCK).read_text())
     assert [_pins(t) for t in texts["uv"]] == [_pins(t) for t in texts["pip"]]
     main, dev = (lockfile.parse(t) for t in texts["uv"])
@@ -74,7 +75,7 @@ def test_relock_keeps_pins_until_asked_to_upgrade(tmp_path, offline, monkeypatch
         assert _lock(root, engine, upgrade_packages=["sc-other"]).written == []
         assert lockfile.read(root / MAIN_LOCK).versions() == {"sc-solo": "1.0"}
     for engine, root in roots.items():
-        assert _lock(root, engine, upgrade_packages=["sc-solo"]).written == [MAIN_LOCK]
+        assert _lock(root, engine, upgrade_packages=["sc-solo"]).written == [MAIN_LOCK] + [PYLOCK] * (engine == "uv")
         assert lockfile.read(root / MAIN_LOCK).versions() == {"sc-solo": "2.0"}
     root = roots["uv"]
     (root / MAIN_LOCK).unlink()
@@ -137,7 +138,8 @@ def test_bad_requirements_leave_the_old_lock(tmp_path, offline, engine, deps, me
         _lock(root, engine)
     assert "\n" not in info.value.format_message()
     assert {name: (root / name).read_bytes() for name in before} == before
-    assert sorted(p.name for p in root.iterdir()) == sorted([MAIN_LOCK, DEV_LOCK, "pyproject.toml"])
+    pylocks = [PYLOCK, PYLOCK_DEV] if engine == "uv" else []
+    assert sorted(p.name for p in root.iterdir()) == sorted([MAIN_LOCK, DEV_LOCK, *pylocks, "pyproject.toml"])
 
 
 @pytest.mark.parametrize("engine", ["uv", "pip"])

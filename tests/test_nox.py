@@ -70,7 +70,18 @@ def test_session_installs_exactly_the_lock(locked_project, backend):
                            "--force-venv-backend", backend], cwd=project, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "VERSIONS 2.0 2.0" in proc.stdout + proc.stderr
-    assert "--require-hashes" in proc.stderr
+    # uv sessions install the PEP 751 lock; pip-backed ones the requirements locks, hash-checked.
+    assert ("pylock.dev.toml" if backend == "uv" else "--require-hashes") in proc.stderr
+
+
+def test_tampered_pylock_is_refused_before_installing(locked_project):
+    project, env = locked_project
+    lock = project / "pylock.dev.toml"
+    lock.write_text(lock.read_text().replace('version = "2.0"', 'version = "1.0"', 1))
+    proc = subprocess.run([sys.executable, "-m", "nox", "-s", "show", "--force-venv-backend", "uv"], cwd=project,
+                          env=env, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "pylock.dev.toml was changed after it was generated" in proc.stdout + proc.stderr
 
 
 def test_tampered_lock_is_refused_before_installing(locked_project):

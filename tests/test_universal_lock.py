@@ -18,7 +18,7 @@ from wheelhouse import PLATFORM_TAGS, PY, UV_TARGETS, build_platform_index, make
 from scaffolder import lockfile
 from scaffolder.cli import cli
 from scaffolder.errors import LockError
-from scaffolder.locking import DEV_LOCK, MAIN_LOCK, lock_project
+from scaffolder.locking import DEV_LOCK, MAIN_LOCK, PYLOCK, PYLOCK_DEV, lock_project
 from scaffolder.platforms import DEFAULT_PLATFORMS, current_platform
 from scaffolder.project import Project
 from scaffolder.tools import find_uv
@@ -55,7 +55,7 @@ def test_each_platform_is_served_entirely_by_the_lock(tmp_path, platform_index):
     files, url = platform_index
     root = write_project(tmp_path / "p", deps=["sc-native<2"], dev=["sc-beta"])
     result = _lock(root)
-    assert result.platforms == DEFAULT_PLATFORMS and result.written == [MAIN_LOCK, DEV_LOCK]
+    assert result.platforms == DEFAULT_PLATFORMS and result.written == [MAIN_LOCK, DEV_LOCK, PYLOCK, PYLOCK_DEV]
     assert result.dev_packages == 0  # sc-beta is in the main lock already
     lock = lockfile.read_verified(root / MAIN_LOCK)
     assert lock.platforms == DEFAULT_PLATFORMS and lock.meta["format"] == "2"
@@ -120,7 +120,7 @@ def test_lock_platform_env_sync_and_check_through_the_cli(tmp_path, platform_ind
     here = current_platform()
     others = [p for p in DEFAULT_PLATFORMS if p != here]
     sc("lock", "--platform", ",".join(others))
-    assert Project.load(root).settings["platforms"] == others
+    assert Project.load(root).settings["platforms"] == others and Project.load(root).settings["pylock"] == PYLOCK
     created = sc("env", "create", ok=1)
     error = [line for line in created.output.splitlines() if line.startswith("error:")]
     assert error == [f"error: {MAIN_LOCK} does not cover this machine ({here}); it is locked for "
@@ -187,3 +187,57 @@ def test_a_single_platform_lock_is_reported_and_converted_keeping_its_pins(tmp_p
     assert lock.versions() == {"sc-native": "1.0", "sc-beta": "1.0"}  # the old pins are kept
     assert len(lock.pins["sc-native"].hashes) == 4
     assert sc("check", ok=None).output.count("single-platform") == 0
+
+
+def test_pylock_toml_installs_with_uv_on_every_platform_and_edits_are_refused(tmp_path, platform_index):
+    from scaffolder import pylock
+
+    _, url = platform_index
+    root = write_project(tmp_path / "p", deps=["sc-native<2"], dev=["sc-beta"])
+    _lock(root)
+    tool = pylock.read_verified(root / PYLOCK)
+    assert tool["platforms"] == ",".join(DEFAULT_PLATFORMS) and tool["set"] == "main"
+    assert tool["inputs"] == lockfile.read(root / MAIN_LOCK).meta["inputs"]
+    locked = lockfile.read(root / MAIN_LOCK)
+    packages = pylock.parse((root / PYLOCK).read_text())
+    assert {(p.name, p.version) for p in packages} == {(p.name, p.version) for p in locked.pins.values()}
+    assert {"sha256:" + w.sha256 for p in packages for w in p.wheels} == \
+        {h for p in locked.pins.values() for h in p.hashes}
+    for platform, tag in PLATFORM_TAGS.items():
+        target = tmp_path / f"pylock-{platform}"
+        done = subprocess.run(
+            [find_uv(), "pip", "install", "--target", str(target), "--python-platform", UV_TARGETS[platform],
+             "--python-version", PY, "-r", str(root / PYLOCK_DEV), "--cache-dir", str(tmp_path / "cache"),
+             "--quiet", "--color", "never", "--preview-features", "pylock"],
+            capture_output=True, text=True, env={**os.environ, "UV_NO_CONFIG": "1"})
+        assert done.returncode == 0, done.stderr
+        assert f"TAG = {('py3-none-' + tag)!r}" in (target / "sc_native" / "__init__.py").read_text()
+        assert (target / "sc_winhelp").is_dir() == platform.startswith("windows")
+    text = (root / PYLOCK).read_text()
+    (root / PYLOCK).write_text(text.replace('version = "1.0"', 'version = "1.1"', 1))
+    with pytest.raises(LockError, match="pylock.toml was changed after it was generated"):
+        pylock.read_verified(root / PYLOCK)
+
+
+MIRROR = "/opt/pypi/simple"  # this machine's local mirror, which holds pip 26 (pylock.toml support)
+
+
+@pytest.mark.skipif(not os.path.isdir(MIRROR + "/pip"), reason="no local pip that reads pylock.toml")
+def test_pip_that_reads_pylock_installs_it(tmp_path, platform_index):
+    _, url = platform_index
+    root = write_project(tmp_path / "p", deps=["sc-native<2"])
+    _lock(root)
+    venv = tmp_path / "pipvenv"
+    subprocess.run([find_uv(), "venv", "-q", "--python", PY, str(venv)], check=True)
+    got = subprocess.run([find_uv(), "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "pip>=26",
+                          "--index-url", "file://" + MIRROR], capture_output=True, text=True,
+                         env={**os.environ, "UV_NO_CONFIG": "1"})
+    if got.returncode != 0:
+        pytest.skip(f"pip>=26 cannot be installed here: {got.stderr.strip()[-200:]}")
+    done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-r", str(root / PYLOCK)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    site = next((venv / "lib").glob("python3.*/site-packages"))
+    here = PLATFORM_TAGS[current_platform()]
+    assert f"py3-none-{here}" in (site / "sc_native" / "__init__.py").read_text()
+    assert not (site / "sc_winhelp").exists()
