@@ -19,6 +19,7 @@ from .environment import (
     lock_files,
     venv_backend,
 )
+from .envs.venv import compile_bytecode
 from .errors import EnvError
 from .project import Project
 
@@ -65,6 +66,7 @@ def install(ctx: StepContext) -> None:
     project, _ = _project(ctx)
     backend = venv_backend(ctx.settings.get("installer"))
     backend.compile_bytecode = ctx.options.compile_bytecode
+    ctx.facts["bytecode_compiled"] = compile_bytecode(backend.compile_bytecode)
     ctx.facts["packages"] = install_locked(project.root, env_path(project), backend)
     ctx.facts["locks"] = [name for name, _ in lock_files(project.root)]
 

@@ -40,7 +40,18 @@ def summarize(dest: Path, ctx, git) -> dict[str, Any]:  # noqa: ANN001 - generat
         "torch": _torch_build(dest, settings),
         "kernel": settings.get("kernel"),
         "git": git.as_dict() if git is not None else None,
+        "bytecode_compiled": ctx.facts.get("bytecode_compiled"),
+        "notes": _notes(ctx),
     }
+
+
+def _notes(ctx) -> list[str]:  # noqa: ANN001 - generate.StepContext
+    """What the user should know about the env: today only a machine where Python never caches bytecode."""
+    if ctx.facts.get("bytecode_compiled") is False and os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        return ["PYTHONDONTWRITEBYTECODE is set, so Python never caches bytecode here and imports stay about "
+                "twice as slow; compile once with 'SCAFFOLDER_COMPILE_BYTECODE=1 scaffolder env sync' "
+                "(or pass --compile-bytecode to new)"]
+    return []
 
 
 def _env_python(env: Path, settings: dict[str, Any]) -> str | None:
@@ -115,6 +126,7 @@ def render(result, verbosity: int = 0) -> list[str]:  # noqa: ANN001 - generate.
         lines.append(f"  git      first commit {git['commit'][:10]}")
     elif git and git.get("initialized"):
         lines.append("  git      repository created, nothing committed")
+    lines += [f"  note     {note}" for note in s.get("notes") or []]
     lines += ["", "Next steps:", f"  cd {shlex.quote(shown)}"]
     if s.get("activate"):
         lines.append(f"  {s['activate']}")

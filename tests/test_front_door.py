@@ -105,10 +105,11 @@ def test_plain_output_keeps_step_lines_and_puts_timings_last_with_v(tmp_path, gi
     result = _new(tmp_path, verbose=["-v"])
     assert result.exit_code == 0, result.output
     err = result.stderr.splitlines()
-    assert err[:2] == ["==> render builtin:minimal", "==> git init and first commit"]
+    assert "==> git init and first commit" in err
     timings = err.index("timings:")
-    assert [re.sub(r"^\s+[\d.]+s\s+", "", line) for line in err[timings + 1:timings + 3]] == [
-        "render builtin:minimal", "git init and first commit"]
+    assert timings > max(i for i, line in enumerate(err) if line.startswith("==> "))  # after every step
+    timed = [re.sub(r"^\s+[\d.]+s\s+", "", line) for line in err[timings + 1:timings + 3]]
+    assert timed == ["render builtin:minimal", "git init and first commit"]
     assert err[timings + 3].startswith("Created demo from builtin:minimal in ")
     assert "Next steps:" in err and result.stdout == str(tmp_path / "out" / "demo") + "\n"
     assert "\x1b[" not in result.output
@@ -116,7 +117,8 @@ def test_plain_output_keeps_step_lines_and_puts_timings_last_with_v(tmp_path, gi
 
 def test_in_a_terminal_install_shows_a_live_status_then_a_summary(tmp_path, offline, git_config):
     tpl = make_template(tmp_path / "tpl", {"pyproject.toml": PYPROJECT})
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "PYTHONPATH": str(REPO),
+           "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("NO_COLOR", None)
     code, shown, _ = converse([sys.executable, "-m", "scaffolder", "new", "demo", "-t", str(tpl), "--no-input",
                                "--no-kernel", "-o", "out"], [], env, tmp_path, timeout=120)
@@ -129,3 +131,18 @@ def test_in_a_terminal_install_shows_a_live_status_then_a_summary(tmp_path, offl
     tail = plain[plain.index("Created demo"):]
     assert "Python 3." in tail and "locked   2 packages (requirements.lock)" in tail, tail
     assert re.search(r"Next steps:\n  cd out/demo\n  source \.venv/bin/activate\n  scaffolder check", tail), tail
+    assert "note     PYTHONDONTWRITEBYTECODE is set, so Python never caches bytecode here" in tail
+
+
+@pytest.mark.parametrize("flag, compiled", [([], False), (["--compile-bytecode"], True)])
+def test_bytecode_is_compiled_only_when_asked(tmp_path, offline, git_config, monkeypatch, flag, compiled):
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.delenv("SCAFFOLDER_COMPILE_BYTECODE", raising=False)
+    tpl = make_template(tmp_path / "tpl", {"pyproject.toml": PYPROJECT})
+    result = CliRunner().invoke(cli, ["new", "demo", "-t", str(tpl), "-o", str(tmp_path / "out"), "--no-input",
+                                      "--no-kernel", "--json", *flag])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)["summary"]
+    site = next((tmp_path / "out" / "demo" / ".venv" / "lib").glob("python*/site-packages"))
+    assert bool(list((site / "sc_alpha").glob("__pycache__/*.pyc"))) == compiled == summary["bytecode_compiled"]
+    assert bool(summary["notes"]) != compiled  # the note says how to compile later
