@@ -146,3 +146,24 @@ def test_bytecode_is_compiled_only_when_asked(tmp_path, offline, git_config, mon
     site = next((tmp_path / "out" / "demo" / ".venv" / "lib").glob("python*/site-packages"))
     assert bool(list((site / "sc_alpha").glob("__pycache__/*.pyc"))) == compiled == summary["bytecode_compiled"]
     assert bool(summary["notes"]) != compiled  # the note says how to compile later
+
+
+def test_installer_lines_move_beside_the_running_step_and_errors_still_read_them():
+    from scaffolder.console import Reporter
+    from scaffolder.errors import EnvError
+    from scaffolder.tools import run
+
+    reporter = Reporter(live=True)
+    assert reporter.output_sink() is None  # no step running: tools capture their output as before
+    script = "import sys; print('Downloading torch (180.0MiB)'); print(' + torch==2.13.0', flush=True); "
+    with reporter.step("install packages"):
+        sink = reporter.output_sink()
+        proc = run([sys.executable, "-c", script], what="installing", error=EnvError, on_line=sink)
+        task = reporter._progress.tasks[-1]
+        assert (task.description, task.fields["detail"]) == ("install packages", "+ torch==2.13.0")
+        assert proc.stdout.splitlines() == ["Downloading torch (180.0MiB)", " + torch==2.13.0"]
+        with pytest.raises(EnvError, match=r"^installing: .*no space left on device"):
+            run([sys.executable, "-c", "import sys; sys.exit('ERROR: no space left on device')"], what="installing",
+                error=EnvError, on_line=reporter.output_sink())
+    assert reporter._progress is None and reporter.timings[0][0] == "install packages"
+    assert reporter.lines[0] in ("✓ install packages", "ok install packages")  # ok: a terminal without UTF-8
