@@ -53,8 +53,16 @@ def identity_missing(root: Path) -> list[str]:
 
 def init_and_commit(root: Path, message: str, exclude: list[str] = ()) -> GitResult:
     """``git init`` in ``root`` and commit everything not ignored. ``exclude`` (paths relative to ``root``,
-    such as the env) are added to .git/info/exclude when the project's own .gitignore does not ignore them."""
-    root = Path(root)
+    such as the env) are added to .git/info/exclude when the project's own .gitignore does not ignore them.
+    Never raises: a project without its first commit is still a project, so problems become the note."""
+    try:
+        return _init_and_commit(Path(root), message, exclude)
+    except (OSError, subprocess.SubprocessError) as exc:  # e.g. a signing key that waits for a passphrase
+        return GitResult(initialized=(Path(root) / ".git").is_dir(),
+                         note=f"git did not finish ({exc}); commit yourself with 'git add -A && git commit'")
+
+
+def _init_and_commit(root: Path, message: str, exclude: list[str]) -> GitResult:
     if not available():
         return GitResult(note="git is not installed, so no repository was created")
     outer = enclosing_repo(root)
