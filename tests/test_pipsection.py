@@ -55,3 +55,23 @@ def test_install_pip_needs_a_python(tmp_path):
     with pytest.raises(EnvError, match="has no Python"):
         pipsection.install_pip(Path(tmp_path / "bin" / "python"), [entry])
     pipsection.install_pip(Path(tmp_path / "bin" / "python"), [])  # nothing to do is not an error
+
+
+def test_lock_pip_takes_each_platforms_own_wheel(tmp_path):
+    """environment.yml's platforms each get the pip wheel built for them, hashed, and only what they need."""
+    import hashlib
+
+    from wheelhouse import build_platform_index
+
+    files, url = build_platform_index(tmp_path / "index")
+    wanted = {"linux-64": "manylinux_2_28_x86_64", "linux-aarch64": "manylinux_2_28_aarch64",
+              "osx-arm64": "macosx_11_0_arm64", "win-64": "win_amd64"}
+    for platform, tag in wanted.items():
+        entries = {e.name: e for e in pipsection.lock_pip(
+            ["sc-native<2"], python_version=cc.PY_FULL, platform=platform, glibc="2.28",
+            index_args=["--index-url", url])}
+        native = entries["sc-native"]
+        assert native.url.endswith(f"sc_native-1.0-py3-none-{tag}.whl"), (platform, native.url)
+        wheel = files / f"sc_native-1.0-py3-none-{tag}.whl"
+        assert native.hash.sha256 == hashlib.sha256(wheel.read_bytes()).hexdigest()
+        assert ("sc-winhelp" in entries) == (platform == "win-64")
