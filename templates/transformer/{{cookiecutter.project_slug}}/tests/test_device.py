@@ -47,6 +47,12 @@ def test_peak_table_matches_datasheet_names(monkeypatch):
         monkeypatch.setattr(dev, "gpu_name", lambda _d, n=name: n)
         assert dev.peak_flops(cuda) == peak, name
     assert dev.peak_flops(torch.device("cpu")) is None
+    # The NVL cards are not the SXM parts: H200 NVL has 835 dense bf16 TFLOPS, not 989.
+    monkeypatch.setattr(dev, "gpu_name", lambda _d: "NVIDIA H200 NVL")
+    assert dev.peak_flops(cuda) == 835e12
+    # fp32 runs use TF32 tensor cores (enable_tf32): half the bf16 peak, not the bf16 peak itself.
+    monkeypatch.setattr(dev, "gpu_name", lambda _d: "NVIDIA A100-SXM4-80GB")
+    assert dev.peak_flops(cuda, "fp32") == 156e12 and dev.peak_flops(cuda, "bf16") == 312e12
     monkeypatch.setenv("PEAK_TFLOPS", "100")
     assert dev.peak_flops(torch.device("cpu")) == 100e12
 

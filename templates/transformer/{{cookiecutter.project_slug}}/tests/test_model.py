@@ -105,3 +105,24 @@ def test_generate():
     s2s = M.Seq2SeqTransformer(TINY_S2S).eval()
     answer = s2s.generate(torch.randint(3, 32, (3, 6)), bos_id=1, eos_id=2, max_new_tokens=7)
     assert answer.shape[0] == 3 and answer.shape[1] <= 7
+
+
+def test_causal_layer_given_a_padding_mask_stays_causal():
+    # A padding mask used to switch is_causal off: the layer then saw the future. It is combined now.
+    torch.manual_seed(0)
+    attn = M.SelfAttention(d_model=32, n_head=2, dropout=0.0, bias=False, causal=True).eval()
+    x = torch.randn(2, 6, 32)
+    keep = torch.ones(2, 1, 1, 6, dtype=torch.bool)
+    assert torch.allclose(attn(x, keep), attn(x), atol=1e-6)  # no padding: plain causal attention
+    keep[1, ..., :2] = False  # left padding on the second sequence
+    changed = x.clone()
+    changed[:, 4:] += 1.0  # the future
+    a, b = attn(x, keep), attn(changed, keep)
+    assert torch.allclose(a[:, :4], b[:, :4], atol=1e-6)
+    assert torch.isfinite(a).all()  # padded queries attend to themselves, not to nothing
+    # and padded keys are ignored by the real positions
+    other = x.clone()
+    other[1, :2] = torch.randn(2, 32)
+    assert torch.allclose(attn(other, keep)[1, 2:], a[1, 2:], atol=1e-6)
+    additive = torch.zeros(2, 1, 1, 6).masked_fill(~keep, float("-inf"))
+    assert torch.allclose(attn(x, additive)[:, 2:], a[:, 2:], atol=1e-6)

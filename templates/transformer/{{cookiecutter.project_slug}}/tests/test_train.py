@@ -17,9 +17,18 @@ import pytest
 import torch
 
 import {{ cookiecutter.package_name }} as pkg
+from {{ cookiecutter.package_name }} import train as train_module
 from {{ cookiecutter.package_name }}.bench import main as bench_main
 from {{ cookiecutter.package_name }}.config import ConfigError, load_config
-from {{ cookiecutter.package_name }}.train import TrainConfig, load_trained, main, read_metrics, train
+from {{ cookiecutter.package_name }}.prepare import PrepareConfig, prepare, read_manifest
+from {{ cookiecutter.package_name }}.train import (
+    TrainConfig,
+    accumulation_steps,
+    load_trained,
+    main,
+    read_metrics,
+    train,
+)
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 GPT_TINY = CONFIGS / "gpt-tiny.toml"
@@ -179,8 +188,10 @@ def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, capsy
     train(config("--max_steps=10", "--eval_interval=0"), tmp_path)
     good = weights(tmp_path)
     # An absurd learning rate blows the weights up: the loss turns inf/nan within a few steps.
-    result = train(config("--max_steps=40", "--lr=1e30", "--warmup_steps=0", "--log_interval=1",
-                          "--checkpoint_interval=1", "--eval_interval=0"), tmp_path, resume=True)
+    # (decay_steps: a resumed run otherwise keeps the first run's schedule, at min_lr past step 10.)
+    blow_up = config("--max_steps=40", "--lr=1e30", "--warmup_steps=0", "--log_interval=1",
+                     "--decay_steps=40", "--checkpoint_interval=1", "--eval_interval=0")  # fmt: skip
+    result = train(blow_up, tmp_path, resume=True)
     assert result.exit_code == 1 and result.step < 40
     assert "not finite" in capsys.readouterr().err
     kept = torch.load(tmp_path / "ckpt.pt", weights_only=True)
@@ -231,3 +242,140 @@ def test_missing_tensorboard_is_skipped_with_a_note(tmp_path, monkeypatch, capsy
     assert result.exit_code == 0 and not (tmp_path / "tb").exists()
     assert "tensorboard is not installed" in capsys.readouterr().err
     assert read_metrics(tmp_path / "metrics.jsonl")
+
+
+def test_resume_with_more_steps_continues_the_lr_schedule_exactly(tmp_path):
+    # The first run's cosine ends at its step 10; training on to step 20 stays at min_lr, exactly as a
+    # straight 20-step run with decay_steps=10, instead of climbing back up a cosine stretched to 20.
+    common = ["--eval_interval=0", "--log_interval=1", "--warmup_steps=2"]
+    train(config(*common, "--max_steps=10"), tmp_path / "resumed")
+    resumed = train(config(*common, "--max_steps=20"), tmp_path / "resumed", resume=True)
+    straight = train(config(*common, "--max_steps=20", "--decay_steps=10"), tmp_path / "straight")
+    lrs = [r["lr"] for r in resumed.records if "lr" in r]
+    assert lrs == [r["lr"] for r in straight.records if "lr" in r][10:]
+    assert all(math.isclose(lr, 3e-4) for lr in lrs), lrs  # gpt-tiny's min_lr
+    assert_same_weights(weights(tmp_path / "straight"), weights(tmp_path / "resumed"), atol=1e-6)
+
+
+def test_nonfinite_gradient_without_clipping_never_reaches_a_checkpoint(tmp_path, monkeypatch, capsys):
+    # grad_clip=0: the gradient norm is still checked. From the 3rd backward pass on, a gradient turns
+    # NaN while that step's loss is finite; the update makes the weights NaN and must not be saved.
+    real = train_module.build_model
+    calls = {"backward": 0}
+
+    def poisoned(cfg, vocab_size):
+        model = real(cfg, vocab_size)
+
+        def hook(grad):
+            calls["backward"] += 1
+            return grad * float("nan") if calls["backward"] >= 3 else grad
+
+        model.lm_head.weight.register_hook(hook)
+        return model
+
+    monkeypatch.setattr(train_module, "build_model", poisoned)
+    result = train(config("--max_steps=20", "--grad_clip=0", "--checkpoint_interval=1", "--eval_interval=0",
+                          "--log_interval=100"), tmp_path)  # fmt: skip
+    assert result.exit_code == 1 and "not finite" in capsys.readouterr().err
+    kept = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    assert kept["step"] == 2 and all(torch.isfinite(t).all() for t in kept["model"].values())
+
+
+def test_first_step_is_not_counted_in_tokens_per_s(tmp_path, monkeypatch):
+    # The first step pays for torch.compile (13-21 s on CPU, more on GPUs): a slow first forward
+    # pass stands in for it here. The first logged window must not include it.
+    real = train_module.build_model
+
+    def slow_first(cfg, vocab_size):
+        model = real(cfg, vocab_size)
+        first = [True]
+
+        def pause(module, args):
+            if first.pop() if first else False:
+                time.sleep(0.5)
+
+        model.register_forward_pre_hook(pause)
+        return model
+
+    monkeypatch.setattr(train_module, "build_model", slow_first)
+    result = train(config("--max_steps=8", "--log_interval=4", "--eval_interval=0"), tmp_path)
+    speeds = [r["tokens_per_s"] for r in result.records if "tokens_per_s" in r]
+    assert len(speeds) == 2 and speeds[0] > speeds[1] / 3, speeds
+
+
+def test_train_reads_prepared_shards_and_never_encodes_in_the_loop(tmp_path, monkeypatch):
+    # A corpus prepared once is read by memmap; a raw corpus is prepared into OUT/data (once).
+    from {{ cookiecutter.package_name }} import data
+
+    prepare(PrepareConfig(corpus="synthetic", tokenizer="char"), tmp_path / "prepared", log=None)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("train must not tokenise the corpus itself")
+
+    monkeypatch.setattr(data.CharTokenizer, "encode_corpus", refuse)
+    monkeypatch.setattr(data.CharTokenizer, "train", refuse)
+    result = train(config("--max_steps=3", f"--corpus={tmp_path / 'prepared'}"), tmp_path / "run")
+    assert result.exit_code == 0 and result.val_loss is not None
+    ckpt = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=True)
+    assert ckpt["data"]["data"] == read_manifest(tmp_path / "prepared")["fingerprint"]
+    tokenizer = (tmp_path / "prepared" / "tokenizer.json").read_bytes()
+    assert (tmp_path / "run" / "tokenizer.json").read_bytes() == tokenizer
+    monkeypatch.undo()
+    train(config("--max_steps=2", "--eval_interval=0"), tmp_path / "raw")
+    assert read_manifest(tmp_path / "raw" / "data")["settings"]["corpus"] == "synthetic"
+
+
+def test_gpt2_small_reads_a_prepared_corpus_and_sizes_steps_in_tokens(tmp_path, capsys):
+    cfg = load_config(TrainConfig, CONFIGS / "gpt2-small.toml")
+    assert cfg.corpus != "shakespeare" and cfg.tokens_per_step == 524288
+    assert accumulation_steps(cfg, world_size=1) == 32 and accumulation_steps(cfg, world_size=8) == 4
+    assert cfg.max_steps * cfg.tokens_per_step < 9e9 / 2  # well under one epoch of OpenWebText
+    assert f"--out {cfg.corpus}" in (CONFIGS / "gpt2-small.toml").read_text()  # says how to prepare it
+    with pytest.raises(ConfigError, match="not a multiple"):
+        accumulation_steps(cfg, world_size=3)
+    with pytest.raises(SystemExit):  # missing: one line that says how to make it
+        main(["--config", str(CONFIGS / "gpt2-small.toml"), "--out", str(tmp_path), "--device=cpu",
+              f"--corpus={tmp_path / 'owt'}"])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "prepare --corpus=" in err, err
+    with pytest.raises(ConfigError, match="not both"):
+        train_module.check_config(load_config(TrainConfig, CONFIGS / "gpt2-small.toml", ["--grad_accum=4"]))
+
+
+def worker_ranks(parent: int) -> dict[int, int]:
+    """{rank: pid} of torchrun's worker processes (Linux /proc)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != parent:
+                continue
+            items = (stat.parent / "environ").read_text().split("\0")
+            env = dict(item.split("=", 1) for item in items if "=" in item)
+        except (OSError, ValueError, IndexError):
+            continue
+        if "RANK" in env:
+            found[int(env["RANK"])] = int(stat.parent.name)
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds torchrun's workers in /proc")
+def test_sigterm_to_one_rank_stops_every_rank_within_a_step(tmp_path):
+    # The ranks agree on a stop request after every step. Before, they did so only at sync points
+    # (log, eval, checkpoint steps): a signal at step 200 waited for the checkpoint at step 400.
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", pkg.__name__, "train", "--config", str(GPT_TINY), "--out", str(out), *SMALL,
+           "--max_steps=100000", "--log_interval=100000", "--eval_interval=0", "--checkpoint_interval=200"]
+    proc = start(cmd)
+    wait_for(lambda: (out / "ckpt.pt").exists(), proc, timeout=120)  # step 200 is done
+    ranks = worker_ranks(proc.pid)
+    assert sorted(ranks) == [0, 1], ranks
+    os.kill(ranks[1], signal.SIGTERM)  # one rank only, as when a node's processes get it first
+    try:
+        output, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the ranks did not stop")
+    step = torch.load(out / "ckpt.pt", weights_only=True)["step"]
+    assert 200 < step < 400, step
+    assert "stopped by SIGTERM" in output, output[-3000:]

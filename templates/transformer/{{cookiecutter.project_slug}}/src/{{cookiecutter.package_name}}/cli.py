@@ -11,6 +11,7 @@ import sys
 
 # command -> (module, function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "prepare": ("prepare", "main", "tokenise a corpus once, in parallel, into memory-mapped token shards"),
     "train": ("train", "main", "train a GPT or an encoder-decoder Transformer from scratch"),
     "bench": ("bench", "main", "measure training tokens/s, MFU and peak memory (one JSON line)"),
     "pretrain": ("pretrain", "main", "pre-train a BERT-style encoder: masked-LM, optionally next-sentence"),

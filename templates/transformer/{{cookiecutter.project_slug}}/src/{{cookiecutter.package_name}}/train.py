@@ -18,9 +18,13 @@ What lands in OUT:
     tb/            the same numbers for TensorBoard (skipped when tensorboard is not installed)
     loss.png       the loss curves, drawn at the end of the run
 
+Data: a corpus prepared by `prepare` (a folder with manifest.json) is read through memory maps; any
+other corpus is prepared into OUT/data first, once, by rank 0 (the other ranks wait), and read the
+same way. No rank holds the corpus in memory, and each reads its own windows.
+
 SIGTERM or SIGINT (cluster preemption, Ctrl-C) saves a checkpoint and exits with 128 + signal
-number (under torchrun, all ranks together at the next log step); a second Ctrl-C stops at once.
-A non-finite loss stops the run with exit code 1 and keeps the last good checkpoint.
+number (under torchrun, all ranks agree on it after every step); a second Ctrl-C stops at once.
+A non-finite loss or gradient stops the run with exit code 1 and keeps the last good checkpoint.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -45,16 +50,14 @@ import torch.distributed as dist
 
 from .config import ConfigError, config_to_dict, fail, load_config
 from .data import (
+    BUILTIN_CORPORA,
     PAD,
     LMBatches,
     Seq2SeqBatches,
-    as_token_tensor,
-    corpus_documents,
     lm_eval_batches,
     load_tokenizer,
     random_tokens,
     seq2seq_eval_batches,
-    train_tokenizer,
 )
 from .device import (
     DistInfo,
@@ -68,9 +71,11 @@ from .device import (
     rng_state,
     seed_everything,
     set_rng_state,
+    synchronize,
     teardown_distributed,
 )
 from .model import GPT, IGNORE_INDEX, GPTConfig, Seq2SeqConfig, Seq2SeqTransformer
+from .prepare import PrepareConfig, TokenShards, is_prepared, prepare, read_manifest
 from .provenance import record_run
 
 
@@ -88,21 +93,27 @@ class TrainConfig:
     bias: bool = False
     vocab_size: int = 0  # 0: the tokenizer's size rounded up to a multiple of 64 (faster matmuls)
     # data
-    corpus: str = "synthetic"  # synthetic | shakespeare | random | path to a text file or directory
-    tokenizer: str = "char"  # char | bpe
+    # corpus: a prepared folder (python -m PACKAGE prepare ...), or one prepared into OUT/data first:
+    # synthetic | shakespeare | random (speed only) | a text/.jsonl/.parquet file, folder or glob
+    corpus: str = "synthetic"
+    tokenizer: str = "char"  # char | bpe | a tokenizer.json or hub name (ignored for a prepared corpus)
     bpe_vocab_size: int = 4096
-    val_fraction: float = 0.1
+    val_fraction: float = 0.1  # the held-out share of a corpus prepared into OUT/data
+    prepare_workers: int = 0  # processes that tokenise a corpus into OUT/data; 0: one per core
     task: str = "reverse"  # seq2seq demo: copy | reverse
     n_symbols: int = 16  # seq2seq demo alphabet
     min_len: int = 4  # seq2seq demo: shortest source
     # optimisation
     batch_size: int = 32  # sequences per micro-step, per process
-    grad_accum: int = 1  # micro-steps per optimizer step
+    grad_accum: int = 1  # micro-steps per optimizer step, per process
+    # tokens per optimizer step over all processes; when set, grad_accum is derived from it:
+    # tokens_per_step / (batch_size x seq_len x processes), so the step is the same on 1 or 64 GPUs
+    tokens_per_step: int = 0
     max_steps: int = 2000  # optimizer steps
     lr: float = 1e-3
     min_lr: float = 1e-4
     warmup_steps: int = 100
-    decay_steps: int = 0  # cosine decay ends here; 0: max_steps
+    decay_steps: int = 0  # cosine decay ends here; 0: max_steps (of the first run: --resume keeps it)
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.95
@@ -140,8 +151,17 @@ def check_config(cfg: TrainConfig) -> None:
     for name in ("d_model", "n_head", "n_layer", "seq_len", "batch_size", "grad_accum", "log_interval"):
         need(getattr(cfg, name) >= 1, f"{name} must be at least 1, got {getattr(cfg, name)}")
     need(cfg.max_steps >= 0, f"max_steps must be >= 0, got {cfg.max_steps}")
-    need(cfg.tokenizer in ("char", "bpe"), f"tokenizer must be 'char' or 'bpe', got {cfg.tokenizer!r}")
+    need(bool(cfg.tokenizer), "tokenizer must be char, bpe, a tokenizer.json file or a hub name")
     need(0.0 < cfg.val_fraction < 1.0, f"val_fraction must be between 0 and 1, got {cfg.val_fraction}")
+    need(cfg.tokens_per_step >= 0, f"tokens_per_step must be >= 0, got {cfg.tokens_per_step}")
+    need(
+        not (cfg.tokens_per_step and cfg.model != "gpt"),
+        "tokens_per_step is for model = 'gpt' (seq2seq batches vary in tokens); set grad_accum",
+    )
+    need(
+        not (cfg.tokens_per_step and cfg.grad_accum != 1),
+        "set grad_accum or tokens_per_step, not both (--tokens_per_step=0 to give grad_accum)",
+    )
     need(
         cfg.precision in ("auto", "bf16", "fp16", "fp32"),
         f"precision must be auto|bf16|fp16|fp32, got {cfg.precision!r}",
@@ -158,6 +178,53 @@ def check_config(cfg: TrainConfig) -> None:
 # Data and model
 
 
+def prepared_corpus(cfg: TrainConfig, out: Path, info: DistInfo) -> Path:
+    """The prepared folder to read: ``cfg.corpus`` itself, or OUT/data, prepared once by rank 0 (a
+    resumed run finds it there). The other ranks wait, and fail with rank 0's error if it fails."""
+    corpus = Path(cfg.corpus).expanduser()
+    if is_prepared(corpus):
+        return corpus
+    is_glob = any(c in cfg.corpus for c in "*?[")
+    if cfg.corpus not in BUILTIN_CORPORA and not is_glob and not corpus.exists():
+        package = __name__.rpartition(".")[0]
+        raise ConfigError(
+            f"corpus {cfg.corpus!r} not found; prepare it first: python -m {package} prepare "
+            f"--corpus=SOURCE --tokenizer=... --out {cfg.corpus} (SOURCE: text files, a folder, a glob, "
+            "JSONL, parquet or a datasets name)"
+        )
+    data = out / "data"
+    error = None
+    if info.is_main:
+        pcfg = PrepareConfig(
+            corpus=cfg.corpus, tokenizer=cfg.tokenizer, bpe_vocab_size=cfg.bpe_vocab_size,
+            val_fraction=cfg.val_fraction, workers=cfg.prepare_workers,
+        )  # fmt: skip
+        try:
+            prepare(pcfg, data, log=print if cfg.progress else None)
+        except ConfigError as exc:
+            error = str(exc)
+    if info.is_distributed:
+        shared = [error]
+        dist.broadcast_object_list(shared, src=0)  # also the barrier: the others wait for the shards
+        error = shared[0]
+    if error:
+        raise ConfigError(error)
+    return data
+
+
+def accumulation_steps(cfg: TrainConfig, world_size: int) -> int:
+    """Micro-steps per optimizer step for each process: grad_accum, or derived from tokens_per_step."""
+    if not cfg.tokens_per_step:
+        return cfg.grad_accum
+    per_micro_step = cfg.batch_size * cfg.seq_len * world_size
+    if cfg.tokens_per_step % per_micro_step:
+        raise ConfigError(
+            f"tokens_per_step {cfg.tokens_per_step} is not a multiple of batch_size x seq_len x processes "
+            f"= {cfg.batch_size} x {cfg.seq_len} x {world_size} = {per_micro_step}; change one of them"
+        )
+    return cfg.tokens_per_step // per_micro_step
+
+
 def build_data(cfg: TrainConfig, out: Path, info: DistInfo) -> tuple[Any, list, int]:
     """(training batch stream, validation batches, vocabulary size) for this process."""
     if cfg.model == "seq2seq":
@@ -169,19 +236,15 @@ def build_data(cfg: TrainConfig, out: Path, info: DistInfo) -> tuple[Any, list, 
             raise ConfigError("corpus 'random' needs --vocab_size=N")
         n_tokens = max(1_000_000, 4 * cfg.batch_size * info.world_size * (cfg.seq_len + 1) * 10)
         tokens, vocab_size = random_tokens(n_tokens, cfg.vocab_size, cfg.seed), cfg.vocab_size
+        n_val = int(len(tokens) * cfg.val_fraction)
+        train_tokens, val_tokens = tokens[: len(tokens) - n_val], tokens[len(tokens) - n_val :]
     else:
-        docs = corpus_documents(cfg.corpus)
-        tokenizer_path = out / "tokenizer.json"
-        if info.is_main and not tokenizer_path.exists():  # resumed runs reuse it: same ids
-            tokenizer = train_tokenizer(cfg.tokenizer, docs, cfg.bpe_vocab_size)
-            tokenizer.save(out / "tokenizer.json.tmp")
-            os.replace(out / "tokenizer.json.tmp", tokenizer_path)
-        if info.is_distributed:
-            dist.barrier()  # the other ranks wait for rank 0's tokenizer
-        tokenizer = load_tokenizer(tokenizer_path)
-        tokens, vocab_size = as_token_tensor(tokenizer.encode_corpus(docs)), tokenizer.vocab_size
-    n_val = int(len(tokens) * cfg.val_fraction)
-    train_tokens, val_tokens = tokens[: len(tokens) - n_val], tokens[len(tokens) - n_val :]
+        root = prepared_corpus(cfg, out, info)
+        vocab_size = int(read_manifest(root)["tokenizer"]["vocab_size"])
+        if info.is_main and not (out / "tokenizer.json").exists():  # for load_trained
+            shutil.copyfile(root / "tokenizer.json", out / "tokenizer.json.tmp")
+            os.replace(out / "tokenizer.json.tmp", out / "tokenizer.json")
+        train_tokens, val_tokens = TokenShards(root, "train"), TokenShards(root, "val")
     stream = LMBatches(train_tokens, cfg.seq_len, cfg.batch_size, cfg.seed, info.rank, info.world_size)
     val = lm_eval_batches(
         val_tokens, cfg.seq_len, cfg.batch_size, cfg.eval_batches, info.rank, info.world_size
@@ -342,7 +405,8 @@ class Reporter:
                     self.tb.add_scalar(key, value, record["step"])
         if "loss" in record:
             mfu = "n/a" if record["mfu"] is None else f"{100 * record['mfu']:.1f}%"
-            text = f"loss {record['loss']:.4f} | {record['tokens_per_s']:,.0f} tok/s | mfu {mfu}"
+            speed = "n/a" if record["tokens_per_s"] is None else f"{record['tokens_per_s']:,.0f}"
+            text = f"loss {record['loss']:.4f} | {speed} tok/s | mfu {mfu}"
             if self.bar:
                 self.bar.set_postfix_str(text)
             elif self.cfg.progress:
@@ -476,13 +540,24 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, save: bool, info: DistInfo
     seed_everything(cfg.seed)  # the same on every rank: identical initial weights
 
     # --- data, model, optimizer, LR schedule, loss scaler -------------------------------------------
+    grad_accum = accumulation_steps(cfg, info.world_size)
+    ckpt = load_checkpoint(out / "ckpt.pt") if resume else None
+    if ckpt is not None:
+        changed = [k for k in ARCH_KEYS if ckpt["config"].get(k) != getattr(cfg, k)]
+        if changed:
+            was = ", ".join(f"{k}={ckpt['config'].get(k)!r}" for k in changed)
+            raise ConfigError(f"--resume: the checkpoint was trained with {was}; these cannot change")
     train_batches, val_batches, vocab_size = build_data(cfg, out, info)
     model = build_model(cfg, vocab_size).to(device)
     raw_model = model
     if cfg.fsdp:
         shard_model(model, info, precision)
     optimizer = make_optimizer(model, cfg, device)
-    decay = cfg.decay_steps or cfg.max_steps
+    # The cosine ends where the first run said (decay_steps, else its max_steps); a resumed run with a
+    # larger --max-steps continues that schedule exactly (flat at min_lr past its end) unless it sets
+    # decay_steps itself.
+    first_run = ckpt.get("decay_steps", ckpt["config"]["max_steps"]) if ckpt else None
+    decay = cfg.decay_steps or first_run or cfg.max_steps
     schedule = partial(lr_factor, warmup=cfg.warmup_steps, decay=decay, min_ratio=cfg.min_lr / cfg.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     scaler = grad_scaler(device, precision)
@@ -492,12 +567,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, save: bool, info: DistInfo
 
     full = StateDictOptions(full_state_dict=True, cpu_offload=True)  # plain tensors, any world size
     step = 0
-    if resume:
-        ckpt = load_checkpoint(out / "ckpt.pt")
-        changed = [k for k in ARCH_KEYS if ckpt["config"].get(k) != getattr(cfg, k)]
-        if changed:
-            was = ", ".join(f"{k}={ckpt['config'].get(k)!r}" for k in changed)
-            raise ConfigError(f"--resume: the checkpoint was trained with {was}; these cannot change")
+    if ckpt is not None:
         set_state_dict(
             model, optimizer, model_state_dict=ckpt["model"], optim_state_dict=ckpt["optimizer"], options=full
         )
@@ -528,7 +598,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, save: bool, info: DistInfo
         write_config(cfg, out / "config.toml")
     if save:
         record_run(out, cfg, info, precision=precision, compile=use_compile, resumed_at=step)
-    peak = peak_flops(device)
+    peak = peak_flops(device, precision)
     peak_text = "n/a" if peak is None else f"{peak / 1e12:.0f} TFLOPS"
     reporter.print(
         f"{cfg.model}: {raw_model.num_params() / 1e6:.2f}M parameters | {device} x{info.world_size}"
@@ -542,7 +612,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, save: bool, info: DistInfo
         if info.is_main:
             state = {
                 "model": model_sd, "optimizer": optim_sd, "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(), "rng": rngs, "step": at_step,
+                "scaler": scaler.state_dict(), "rng": rngs, "step": at_step, "decay_steps": decay,
                 "data": train_batches.state_dict(), "config": config_to_dict(cfg), "vocab_size": vocab_size,
             }  # fmt: skip
             save_checkpoint(out / "ckpt.pt", state)
@@ -551,17 +621,20 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, save: bool, info: DistInfo
     setup = {
         "device": gpu_name(device), "world_size": info.world_size, "rank": info.rank, "precision": precision,
         "compile": use_compile, "params": raw_model.num_params(), "peak_flops": peak,
+        "grad_accum": grad_accum,
     }  # fmt: skip
     result = RunResult(step=step, exit_code=0, setup=setup)
     flops_per_token = tokens_per_step = None
     nonfinite = torch.zeros((), dtype=torch.bool, device=device)  # set on device: no sync per step
+    pending = None  # last step's (stop, non-finite) flags, summed over ranks: read one step later
+    first_step = step + 1
     window_start, window_tokens, last_saved = time.perf_counter(), 0, step
     with StopRequest() as stop:
         while step < cfg.max_steps:
             # One optimizer step = grad_accum micro-batches. Loss is summed over target tokens and
             # divided by the whole step's target count (all micro-batches, all ranks): exactly the
             # mean over the big batch, even when micro-batches hold different numbers of tokens.
-            micro = [next(train_batches) for _ in range(cfg.grad_accum)]
+            micro = [next(train_batches) for _ in range(grad_accum)]
             n_targets = sum(int((mb[-1] != IGNORE_INDEX).sum()) for mb in micro)
             if info.is_distributed and cfg.model == "gpt":
                 n_targets *= info.world_size  # every rank holds the same count: no collective
@@ -572,7 +645,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, save: bool, info: DistInfo
             if tokens_per_step is None:
                 lengths = [t.shape[1] for t in micro[0][:-1]]
                 flops_per_token = raw_model.flops_per_token(*lengths)
-                tokens_per_step = sum(t.numel() for t in micro[0][:-1]) * cfg.grad_accum * info.world_size
+                tokens_per_step = sum(t.numel() for t in micro[0][:-1]) * grad_accum * info.world_size
 
             step_loss = torch.zeros((), device=device)
             for i, batch in enumerate(micro):
@@ -587,12 +660,14 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, save: bool, info: DistInfo
                 scaler.scale(loss).backward()
                 step_loss += loss.detach()
 
-            if cfg.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                if not scaler.is_enabled():  # with fp16 an inf gradient is normal: the scaler skips the step
-                    grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
-                    nonfinite |= ~torch.isfinite(grad_norm)
+            # The gradient norm is checked at every step, clipping or not: an update from a non-finite
+            # gradient would leave NaN weights in the next checkpoint while the loss still looked fine.
+            scaler.unscale_(optimizer)
+            max_norm = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")  # inf: measure, do not clip
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+            if not scaler.is_enabled():  # with fp16 an inf gradient is normal: the scaler skips the step
+                grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
+                nonfinite |= ~torch.isfinite(grad_norm)
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
@@ -603,15 +678,34 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, save: bool, info: DistInfo
             nonfinite |= ~torch.isfinite(step_loss)
             reporter.advance()
 
-            # --- sync points: logging, eval, checkpoints, stop requests (the only host syncs) ----
+            # --- every step: stop requests and non-finite values, agreed by all ranks -------------------
+            # The flags of step k are summed over ranks (asynchronously) and read after step k + 1 has
+            # been queued, so the wait costs the GPU nothing; every rank reads the same sum, so all
+            # stop at the same step, well within a scheduler's grace period after SIGTERM.
+            alarm = False
+            if pending is not None:
+                work, flags_then = pending
+                if work is not None:
+                    work.wait()
+                alarm = bool(flags_then.sum().item())  # a host sync with last step, not this one
+            flags_now = torch.stack(
+                (torch.full((), float(stop.signum is not None), device=device), nonfinite.float())
+            )
+            work = dist.all_reduce(flags_now, async_op=True) if info.is_distributed else None
+            pending = (work, flags_now)
+            if not info.is_distributed:
+                alarm = alarm or stop.signum is not None  # alone: react to a signal after this step
+
+            # --- sync points: logging, eval, checkpoints, stop requests -----------------------------------
             last_step = step == cfg.max_steps
             eval_now = val_batches and (last_step or (cfg.eval_interval and step % cfg.eval_interval == 0))
             ckpt_now = save and (
                 last_step or (cfg.checkpoint_interval and step % cfg.checkpoint_interval == 0)
             )
-            # Single process: react to a signal after any step. Many: agree on it at the next sync point.
-            stop_here = stop.signum is not None and not info.is_distributed
-            if not (step % cfg.log_interval == 0 or last_step or eval_now or ckpt_now or stop_here):
+            if not (step % cfg.log_interval == 0 or last_step or eval_now or ckpt_now or alarm):
+                if step == first_step:  # torch.compile, autotuning, allocator growth: not throughput
+                    synchronize(device)
+                    window_start, window_tokens = time.perf_counter(), 0
                 continue
             stop_flag = torch.tensor(float(stop.signum is not None), device=device)
             flags = torch.stack((step_loss.float(), nonfinite.float(), stop_flag))
@@ -629,8 +723,8 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, save: bool, info: DistInfo
                 result.exit_code = 1
                 break
             elapsed = time.perf_counter() - window_start
-            tokens_per_s = window_tokens / elapsed
-            mfu = flops_per_token * tokens_per_s / (peak * info.world_size) if peak else None
+            tokens_per_s = window_tokens / elapsed if window_tokens else None
+            mfu = flops_per_token * tokens_per_s / (peak * info.world_size) if peak and tokens_per_s else None
             record = {"step": step, "loss": loss_value, "lr": lr, "tokens_per_s": tokens_per_s, "mfu": mfu}
             reporter.log(record)
             result.records.append(record)
@@ -659,6 +753,8 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, save: bool, info: DistInfo
             window_start, window_tokens = time.perf_counter(), 0  # eval and saving are not throughput
 
     # --- end of the run ---------------------------------------------------------------------------
+    if pending is not None and pending[0] is not None:
+        pending[0].wait()  # no collective left in flight when the process group goes
     result.step = step
     reporter.close()
     if info.is_main and save:
