@@ -292,8 +292,8 @@ def warm_up(pkg, cfg, setup: str, args, device) -> None:
     multiple_of = 8 if device.type == "cuda" else None
     order = pkg.textdata.random_batches(len(data.train_ids), cfg.batch_size, cfg.seed + 1)
 
-    def batches(epoch: int):
-        for index in order:
+    def batches(epoch: int, skip: int = 0):
+        for index in order[skip:]:
             yield pkg.finetune.batch_tensors(data.train_ids, index, pad_id, multiple_of, data.train_y)
 
     precision = pkg.device.resolve_precision(cfg.precision, device)

@@ -54,9 +54,14 @@ def load(spec: str) -> tuple[Any, Any]:
 
     if not spec:
         raise ConfigError("no model given; pass --model=runs/NAME/model (the folder finetune wrote)")
+    from .pooling import MeanPoolingClassifier, is_mean_pooled
+
     path = resolve_model(spec)
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(path)
+        if is_mean_pooled(path):  # finetune --pooling=mean
+            model = MeanPoolingClassifier.from_pretrained(path)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(path)
     except (OSError, ValueError) as exc:
         raise load_error("model", spec, exc) from None
     return model, load_tokenizer(spec)

@@ -52,17 +52,20 @@ class PretrainConfig:
     max_length: int = 128
     mlm_probability: float = 0.15
     eval_size: float = 0.05  # held-out share (< 1) or count of documents
-    batch_size: int = 32  # per process
+    batch_size: int = 32  # per process and micro-batch
+    grad_accum: int = 1  # micro-batches per optimizer step
     lr: float = 5e-4
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
     grad_clip: float = 1.0
     max_steps: int = 1000
     eval_every: int = 200
+    checkpoint_every: int = 0  # steps; 0: OUT/ckpt.pt at each evaluation (and on SIGTERM/SIGINT)
     eval_batch_size: int = 64
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | bf16 | fp16 | fp32
+    compile: bool = False  # torch.compile the model
     device: str = "auto"
-    seed: int = 0
+    seed: int = 0  # rank r masks and drops out with seed + r
     log_every: int = 10
 
 
@@ -159,7 +162,8 @@ def nsp_examples(docs: list[list[str]], tokenizer: Any, max_length: int, seed: i
         for i in range(len(doc) - 1):
             a, b, label = doc[i], doc[i + 1], 0
             if rng.random() < 0.5:
-                other = rng.choice([j for j in range(len(encoded)) if j != d] or [d])
+                other = rng.randrange(len(encoded) - 1)  # any document but this one, in O(1)
+                other += other >= d
                 b, label = rng.choice(encoded[other]), 1
             while len(a) + len(b) > room:  # trim the longer side, as BERT does
                 if len(a) >= len(b):
@@ -215,19 +219,20 @@ def check(cfg: PretrainConfig) -> None:
         )
     if not 0 < cfg.mlm_probability < 1:
         raise ConfigError(f"mlm_probability must be between 0 and 1, got {cfg.mlm_probability}")
-    if cfg.max_length < 8 or cfg.batch_size < 1 or cfg.max_steps < 1:
-        raise ConfigError("max_length must be >= 8, batch_size >= 1 and max_steps >= 1")
+    if cfg.max_length < 8 or cfg.batch_size < 1 or cfg.max_steps < 1 or cfg.grad_accum < 1:
+        raise ConfigError("max_length must be >= 8, batch_size, grad_accum and max_steps >= 1")
 
 
-def run(cfg: PretrainConfig, out: Path) -> dict[str, Any]:
-    """Pre-train, save OUT/model, and return what eval.json holds."""
+def run(cfg: PretrainConfig, out: Path, resume: bool = False) -> dict[str, Any]:
+    """Pre-train, save OUT/model, and return what eval.json holds (with exit_code)."""
     from transformers import DataCollatorForLanguageModeling
 
-    from .engine import LoopSettings, job, train_and_save
+    from .engine import LoopSettings, check_resume, job, train_and_save
     from .finetune import load_tokenizer
-    from .textdata import length_grouped_batches, shard, sorted_batches
+    from .textdata import length_grouped_batches, shard
 
     check(cfg)
+    check_resume(out, resume)
     with job(cfg.device, cfg.precision, cfg.seed) as (dist, precision):
         docs = load_documents(cfg)
         train_idx, eval_idx = split_eval(docs, cfg.eval_size, cfg.seed)
@@ -255,49 +260,64 @@ def run(cfg: PretrainConfig, out: Path) -> dict[str, Any]:
         )
         lengths = [len(e["input_ids"]) for e in train_ex]
 
-        def batches(epoch: int):
+        def batches(epoch: int, skip: int = 0):  # masks drawn from this rank's stream (seed + rank)
             order = length_grouped_batches(lengths, cfg.batch_size, cfg.seed + epoch)
-            for index in shard(order, dist.rank, dist.world_size):
+            for index in shard(order, dist.rank, dist.world_size)[skip:]:
                 yield dict(collate([train_ex[i] for i in index]))
 
-        # Masked once with a fixed seed, so every evaluation scores the same positions.
-        eval_collate = DataCollatorForLanguageModeling(
-            tokenizer, mlm_probability=cfg.mlm_probability, pad_to_multiple_of=multiple_of, seed=cfg.seed
-        )
-        eval_lengths = [len(e["input_ids"]) for e in eval_ex]
-        eval_batches = [dict(eval_collate([eval_ex[i] for i in index]))
-                        for index in sorted_batches(eval_lengths, cfg.eval_batch_size)]  # fmt: skip
+        eval_batches = masked_once(collate, eval_ex, cfg.eval_batch_size, cfg.seed)
 
         def run_eval() -> dict[str, float]:
-            return evaluate_mlm(model, eval_batches, dist.device, precision)
+            return evaluate_mlm(model, eval_batches, dist.device, precision, dist)
 
         settings = LoopSettings(
             max_steps=cfg.max_steps, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio,
             grad_clip=cfg.grad_clip, precision=precision, log_every=cfg.log_every, eval_every=cfg.eval_every,
-            metric="loss", greater_is_better=False,
+            metric="loss", greater_is_better=False, grad_accum=cfg.grad_accum, seed=cfg.seed,
+            compile=cfg.compile, checkpoint_every=cfg.checkpoint_every,
         )  # fmt: skip
         details = {
-            # The untrained model's loss: the baseline that training must lower.
-            "initial_loss": run_eval()["loss"] if dist.is_main else None,
             "train_examples": len(train_ex),
             "eval_examples": len(eval_ex),
             "vocab_size": len(tokenizer),
             "parameters": sum(p.numel() for p in model.parameters()),
         }
+        # evaluate_at_start: the untrained model's loss, the baseline that training must lower.
         return train_and_save(model, tokenizer, batches, settings, dist, out, cfg=cfg, evaluate=run_eval,
-                              details=details)  # fmt: skip
+                              details=details, resume=resume, evaluate_at_start=True)  # fmt: skip
 
 
-def evaluate_mlm(model: Any, batches: list[dict[str, Any]], device: Any, precision: str) -> dict[str, float]:
-    """Mean masked-token loss (and NSP accuracy) over fixed, pre-masked batches."""
+def masked_once(
+    collate: Any, examples: list[dict[str, Any]], batch_size: int, seed: int
+) -> list[dict[str, Any]]:
+    """Held-out batches masked once, from ``seed``, so every evaluation (and every rank, and every
+    transformers version) scores the same positions. The collator draws from torch's global generator,
+    forked here: the training stream is left as it was. (``DataCollatorForLanguageModeling(seed=)``
+    exists only from transformers 4.50 on; this project allows 4.44.)"""
     import torch
 
-    from .device import autocast
-    from .engine import to_device
+    from .textdata import sorted_batches
 
+    lengths = [len(e["input_ids"]) for e in examples]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return [dict(collate([examples[i] for i in index])) for index in sorted_batches(lengths, batch_size)]
+
+
+def evaluate_mlm(
+    model: Any, batches: list[dict[str, Any]], device: Any, precision: str, dist: Any = None
+) -> dict[str, float]:
+    """Mean masked-token loss (and NSP accuracy) over fixed, pre-masked batches. Under several
+    processes (``dist``) each rank scores its share and the sums are all-reduced."""
+    import torch
+
+    from .device import DistInfo, autocast
+    from .engine import all_sum, my_share, to_device
+
+    dist = dist or DistInfo(device)
     total = masked = nsp_right = nsp_total = 0.0
     with torch.no_grad():
-        for batch in batches:
+        for batch in [batches[i] for i in my_share(len(batches), dist)]:
             batch = to_device(batch, device)
             labels = batch["labels"]
             with autocast(device, precision):
@@ -316,6 +336,8 @@ def evaluate_mlm(model: Any, batches: list[dict[str, Any]], device: Any, precisi
                 guess = output.seq_relationship_logits.argmax(-1)
                 nsp_right += float((guess == batch["next_sentence_label"]).sum())
                 nsp_total += len(guess)
+    sums = all_sum(torch.tensor([total, masked, nsp_right, nsp_total], dtype=torch.float64), dist)
+    total, masked, nsp_right, nsp_total = sums.tolist()
     loss = total / max(masked, 1)
     metrics = {"loss": round(loss, 5), "perplexity": round(math.exp(min(loss, 50)), 3)}
     if nsp_total:
