@@ -124,15 +124,52 @@ def project_inputs(project: Project) -> LockInputs:
 
 
 def lock_files(root: Path) -> list[tuple[str, Path]]:
-    main, dev = Path(root) / MAIN_LOCK, Path(root) / DEV_LOCK
-    return [(MAIN_LOCK, main)] + ([(DEV_LOCK, dev)] if dev.exists() else [])
+    """The locks this machine installs: requirements.lock, or requirements.<variant>.lock when this
+    machine picks another locked PyTorch build (``machine_torch``), then requirements-dev.lock."""
+    from .locking import variant_lock
+
+    variant = machine_torch(root)
+    main_name = variant_lock(variant) if variant else MAIN_LOCK
+    main, dev = Path(root) / main_name, Path(root) / DEV_LOCK
+    return [(main_name, main)] + ([(DEV_LOCK, dev)] if dev.exists() else [])
 
 
 def lock_file_names(root: Path) -> list[str]:
-    """Every lock file the project has: the requirements locks, then pylock.toml and pylock.dev.toml."""
-    from .locking import PYLOCK, PYLOCK_DEV
+    """Every lock file the project has: the requirements locks (with each torch build's), then
+    pylock.toml and pylock.dev.toml."""
+    from .locking import PYLOCK, PYLOCK_DEV, variant_locks
 
-    return [name for name, _ in lock_files(root)] + [n for n in (PYLOCK, PYLOCK_DEV) if (Path(root) / n).is_file()]
+    names = [MAIN_LOCK, DEV_LOCK, *(p.name for p in variant_locks(root).values()), PYLOCK, PYLOCK_DEV]
+    return [n for n in names if (Path(root) / n).is_file()]
+
+
+def machine_torch(root: Path) -> str | None:
+    """The locked PyTorch build this machine installs: None for requirements.lock's own, else the
+    variant whose requirements.<variant>.lock replaces it.
+
+    ``SCAFFOLDER_TORCH`` asks for one; otherwise (``auto``) the newest locked CUDA build this
+    machine's driver runs, else cpu. A build the lock does not have is one line naming the
+    ``scaffolder lock --torch`` that adds it."""
+    from .locking import variant_locks
+    from .torch_variant import choose_variant, detect_driver_version, validate_variant
+
+    variants = variant_locks(root)
+    if not variants:
+        return None
+    try:
+        base = lockfile.read(Path(root) / MAIN_LOCK).meta.get("torch", "none")
+    except LockError:
+        return None
+    locked = [base, *variants]
+    wanted = validate_variant(os.environ.get("SCAFFOLDER_TORCH") or "auto")
+    if wanted == "auto":
+        wanted = choose_variant(detect_driver_version(), [v for v in locked if v.startswith("cu")])
+    if wanted == base:
+        return None
+    if wanted in variants:
+        return wanted
+    raise EnvError(f"the lock has no {wanted} build of torch (locked: {', '.join(locked)})",
+                   f"add it: scaffolder lock --torch {','.join([*locked, wanted])}")
 
 
 def expected_packages(root: Path, python: str | None = None) -> dict[str, str]:
@@ -163,9 +200,10 @@ def require_coverage(locks: list[tuple[str, lockfile.Lock]], here: str | None = 
     here = here or current_platform()
     for name, lock in locks:
         if lock.platforms and here not in lock.platforms:
+            torch = f" --torch {lock.meta.get('torch')}" if name not in (MAIN_LOCK, DEV_LOCK) else ""
             raise EnvError(f"{name} does not cover this machine ({here}); it is locked for "
                            f"{', '.join(lock.platforms)}",
-                           f"add it: scaffolder lock --platform {','.join((*lock.platforms, here))}")
+                           f"add it: scaffolder lock --platform {','.join((*lock.platforms, here))}{torch}")
 
 
 def install_locked(root: Path, env: Path, backend: VenvBackend) -> int:
@@ -314,6 +352,8 @@ class VenvManager:
         extras = project_extras(project) if extras is None else extras
         platforms = project_platforms(project, settings)
         chosen = bool(settings.get("platforms") or project.settings.get("platforms"))
+        variants = settings.get("torch_variants")
+        variants = list(project.settings.get("torch_variants") or []) if variants is None else list(variants)
         if engine == "pip" and platforms != (current_platform(),) and default_engine() == "uv":
             engine = "uv"  # pip-compile has no universal mode; pip still installs the lock
         if _single_platform_lock(project.root):
@@ -326,7 +366,8 @@ class VenvManager:
                 try:
                     result = lock_project(project.root, project.pyproject, python=version, torch=torch,
                                           engine=engine, upgrade=upgrade, upgrade_packages=upgrade_packages,
-                                          reporter=reporter, txn=txn, extras=extras, platforms=platforms)
+                                          reporter=reporter, txn=txn, extras=extras, platforms=platforms,
+                                          torch_variants=variants)
                     break
                 except CoverageError as exc:
                     # The default set is best effort: platforms the package sources cannot serve are
@@ -343,7 +384,7 @@ class VenvManager:
         # pylock.toml (PEP 751) is written beside requirements.lock by universal (uv) locks; recorded.
         pylock = PYLOCK if (project.root / PYLOCK).exists() else None
         changes = dict(python=version, torch=torch, lock=MAIN_LOCK, extras=extras or None, platforms=list(platforms),
-                       pylock=pylock)
+                       pylock=pylock, torch_variants=[v for v in variants if v != torch] or None)
         if txn is not None:  # a caller inside a transaction records the settings once it succeeds
             project.settings.update({k: v for k, v in changes.items() if v is not None})
             for key in [k for k, v in changes.items() if v is None]:
@@ -361,8 +402,27 @@ class VenvManager:
         main_fp, dev_fp = fingerprints(inputs, wanted_python(project, settings), resolve_variant(settings.get("torch")),
                                        platforms)
         here = current_platform()
-        return {MAIN_LOCK: lock_state(project.root / MAIN_LOCK, main_fp, platforms, here),
-                DEV_LOCK: lock_state(project.root / DEV_LOCK, dev_fp, platforms, here)}
+        states = {MAIN_LOCK: lock_state(project.root / MAIN_LOCK, main_fp, platforms, here),
+                  DEV_LOCK: lock_state(project.root / DEV_LOCK, dev_fp, platforms, here)}
+        from .lock_inputs import fingerprint
+        from .locking import variant_locks
+
+        wanted = set(project.settings.get("torch_variants") or [])
+        for variant, path in variant_locks(project.root).items():
+            if variant not in wanted or not inputs.uses_torch:
+                states[path.name] = ("stale", f"{path.name} is a torch build the project no longer locks")
+                continue
+            try:
+                covered = sorted(lockfile.read(path).platforms)
+            except LockError as exc:
+                states[path.name] = ("corrupted", exc.message)
+                continue
+            expected = fingerprint(inputs.main, python=wanted_python(project, settings), torch=variant,
+                                   platforms=covered)
+            states[path.name] = lock_state(path, expected)  # its platforms: those with that build
+        for variant in sorted(wanted - set(variant_locks(project.root))):
+            states[f"requirements.{variant}.lock"] = ("missing", f"requirements.{variant}.lock does not exist")
+        return states
 
     def check(self, project: Project, settings) -> list[str]:
         """Why the project is not reproducible right now; empty when lock and env are both in order."""

@@ -36,6 +36,11 @@ MAIN_LOCK = "requirements.lock"
 DEV_LOCK = "requirements-dev.lock"
 PYLOCK = "pylock.toml"  # PEP 751, beside requirements.lock: the main set
 PYLOCK_DEV = "pylock.dev.toml"  # the main set plus what development adds (installable alone)
+VARIANT_LOCK = "requirements.{variant}.lock"  # the main set with another PyTorch build (cu126, ...)
+
+
+def variant_lock(variant: str) -> str:
+    return VARIANT_LOCK.format(variant=variant)
 
 
 class CoverageError(LockError):
@@ -88,8 +93,14 @@ def lock_project(
     txn: Transaction | None = None,
     extras: Sequence[str] | str = (),
     platforms: Sequence[str] | None = None,
+    torch_variants: Sequence[str] = (),
 ) -> LockResult:
-    """Lock for ``platforms`` (default: the four common ones); uv resolves them all at once."""
+    """Lock for ``platforms`` (default: the four common ones); uv resolves them all at once.
+
+    ``torch_variants`` (cu126, ...) are further PyTorch builds beside ``torch``: each gets a complete
+    main lock of its own, ``requirements.<variant>.lock``, for the platforms that have that build
+    (a CUDA build has no macOS wheel); ``env sync`` installs it instead of requirements.lock on a
+    machine that picks that build. Nothing is written unless every resolution succeeds."""
     root = Path(root)
     reporter = reporter or Reporter()
     platforms = tuple(platforms or DEFAULT_PLATFORMS)
@@ -138,9 +149,48 @@ def lock_project(
                 texts[PYLOCK_DEV] = pylock.render([*(main_packages or []), *(dev_packages or [])],
                                                   [*main.pins.values(), *dev.pins.values()], platforms, python,
                                                   dev_meta)
+        variants = [v for v in dict.fromkeys(torch_variants) if v != torch] if inputs.uses_torch else []
+        for variant in variants:
+            texts[variant_lock(variant)] = _lock_variant(root, inputs, tmp, variant, name, python, platforms,
+                                                         config, dict(common, constraints=list(config.constraints)),
+                                                         reporter)
     written = _write_all(root, texts, txn)
     return LockResult(root / MAIN_LOCK, root / DEV_LOCK if dev is not None else None, len(main.pins),
                       len(dev.pins) if dev else 0, engine, torch_key, written, platforms, converted)
+
+
+def _lock_variant(root: Path, inputs: LockInputs, tmp: Path, variant: str, name: str, python: str,
+                  platforms: Sequence[str], config, common: dict, reporter: Reporter) -> str:  # noqa: ANN001
+    """requirements.<variant>.lock: the main set resolved with ``variant``'s torch, for the platforms
+    of the set that have that build (the others are dropped, and said)."""
+    index = variant_index(variant, config.find_links, load_settings().torch_indexes())
+    common = dict(common, torch_index=index)
+    tmp = tmp / variant  # its own input and output files: main's output would act as preferred pins
+    tmp.mkdir()
+    local_pin = local_variant_pin(variant, config.find_links, python) if not index else None
+    if local_pin:
+        (tmp / f"torch-{variant}.txt").write_text(local_pin + "\n", encoding="utf-8")
+        common["constraints"] = [*common["constraints"], str(tmp / f"torch-{variant}.txt")]
+    filename = variant_lock(variant)
+    kept = tuple(p for p in platforms if variant == "cpu" or not p.startswith("macos"))  # no CUDA on macOS
+    while True:
+        if not kept:
+            raise LockError(f"no platform of {', '.join(platforms)} has a {variant} build of torch",
+                            f"drop {variant} from --torch, or add a platform that has it with --platform")
+        try:
+            lock, _ = _resolve(inputs.main, tmp, previous=_previous(root / filename, variant, reporter),
+                               **dict(common, platforms=kept if common.get("platforms") is not None else None))
+            break
+        except CoverageError as exc:
+            for platform, problem in exc.uncovered.items():
+                reporter.warn(f"{filename}: not locking for {platform}: {problem}")
+            kept = tuple(p for p in kept if p not in exc.uncovered)
+    _check_torch(lock, variant, inputs, kept, python)
+    fp = fingerprint(inputs.main, python=python, torch=variant, platforms=sorted(kept))
+    _finish(lock, inputs.main, python, variant, fp, index, kept)
+    header = _header(filename, inputs.main, name, python, variant, kept)
+    header[0] = f"{filename}: the dependencies of {name} with the {variant} build of torch (instead of {MAIN_LOCK})."
+    return lock.render(header)
 
 
 def _constraint(pin: lockfile.Pin) -> str:
@@ -281,9 +331,21 @@ def _header(filename: str, inputs: InputSet, project: str, python: str, torch: s
     ]
 
 
+def variant_locks(root: Path) -> dict[str, Path]:
+    """variant -> requirements.<variant>.lock of the project."""
+    found = {}
+    for path in sorted(Path(root).glob(VARIANT_LOCK.format(variant="*"))):
+        variant = path.name[len("requirements."):-len(".lock")]
+        if variant == "cpu" or (variant.startswith("cu") and variant[2:].isdigit()):
+            found[variant] = path
+    return found
+
+
 def _write_all(root: Path, texts: dict[str, str], txn: Transaction | None) -> list[str]:
     written = []
-    for filename in (MAIN_LOCK, DEV_LOCK, PYLOCK, PYLOCK_DEV):
+    variants = [p.name for p in variant_locks(root).values()] + [n for n in texts if n.startswith("requirements.")
+                                                               and n != MAIN_LOCK]
+    for filename in (MAIN_LOCK, DEV_LOCK, PYLOCK, PYLOCK_DEV, *dict.fromkeys(variants)):
         path = root / filename
         new = texts.get(filename)
         old = path.read_bytes() if path.exists() else None

@@ -241,3 +241,66 @@ def test_pip_that_reads_pylock_installs_it(tmp_path, platform_index):
     here = PLATFORM_TAGS[current_platform()]
     assert f"py3-none-{here}" in (site / "sc_native" / "__init__.py").read_text()
     assert not (site / "sc_winhelp").exists()
+
+
+@pytest.fixture
+def torch_platform_builds(tmp_path, offline, monkeypatch):
+    """torch stand-ins as PyTorch publishes them: the plain build on the main index (CPU on macOS, CUDA
+    elsewhere), +cpu and +cu126 builds for Linux x86_64 and Windows on their own indexes, served over HTTP."""
+    from wheelhouse import serve
+
+    main, cpu, cu126 = tmp_path / "main-files", tmp_path / "cpu-files", tmp_path / "cu126-files"
+    make_wheel = __import__("wheelhouse").make_wheel
+    make_wheel(main, "sc-beta", "1.0")
+    for tag in ("macosx_11_0_arm64", "manylinux_2_28_x86_64", "win_amd64"):
+        make_wheel(main, "torch", "2.13.0", ["sc-beta"], tag=f"py3-none-{tag}")
+    for tag in ("manylinux_2_28_x86_64", "win_amd64"):
+        make_wheel(cpu, "torch", "2.13.0+cpu", ["sc-beta"], tag=f"py3-none-{tag}")
+        make_wheel(cu126, "torch", "2.13.0+cu126", ["sc-beta"], tag=f"py3-none-{tag}")
+    monkeypatch.setenv("PIP_INDEX_URL", make_simple_index(main, tmp_path / "main"))
+    make_simple_index(cpu, tmp_path / "torch" / "cpu", relative=True)
+    make_simple_index(cu126, tmp_path / "torch" / "cu126", relative=True)
+    with serve(tmp_path / "torch") as base:
+        monkeypatch.setenv("SCAFFOLDER_TORCH_INDEX_CPU", f"{base}/cpu/simple")
+        monkeypatch.setenv("SCAFFOLDER_TORCH_INDEX_CU126", f"{base}/cu126/simple")
+        yield base
+
+
+def test_one_lock_carries_cpu_and_cuda_torch_and_each_machine_gets_its_build(tmp_path, torch_platform_builds,
+                                                                            monkeypatch):
+    base = torch_platform_builds
+    root = write_project(tmp_path / "p", deps=["torch==2.13.0"])
+    monkeypatch.chdir(root)
+    here = current_platform()
+    sc("lock", "--platform", f"{here},macos-arm64,windows-x86_64", "--torch", "cpu,cu126")
+    settings = Project.load(root).settings
+    assert settings["torch"] == "cpu" and settings["torch_variants"] == ["cu126"]
+    main = lockfile.read_verified(root / MAIN_LOCK)
+    cuda = lockfile.read_verified(root / "requirements.cu126.lock")
+    from scaffolder.platforms import marker_environment
+
+    def torch_on(lock, platform):
+        return lock.select(marker_environment(platform, PY)).versions().get("torch")
+
+    assert {p: torch_on(main, p) for p in (here, "macos-arm64", "windows-x86_64")} == \
+        {here: "2.13.0+cpu", "macos-arm64": "2.13.0", "windows-x86_64": "2.13.0+cpu"}
+    assert cuda.platforms == (here, "windows-x86_64") and cuda.meta["torch"] == "cu126"  # no CUDA on macOS
+    assert {p: torch_on(cuda, p) for p in cuda.platforms} == {here: "2.13.0+cu126", "windows-x86_64": "2.13.0+cu126"}
+    assert cuda.options == [f"--extra-index-url {base}/cu126/simple"] and "file:" not in \
+        (root / "requirements.cu126.lock").read_text()
+    assert sc("lock", "--check").exit_code == 0
+
+    from scaffolder.envs import get_backend
+
+    uv = get_backend("uv")
+    sc("env", "create")  # no NVIDIA driver here: auto picks the CPU build
+    assert uv.installed(root / ".venv")["torch"] == "2.13.0+cpu"
+    monkeypatch.setenv("SCAFFOLDER_TORCH", "cu126")  # as on a GPU host
+    synced = sc("env", "sync")
+    assert "torch" in synced.output and uv.installed(root / ".venv")["torch"] == "2.13.0+cu126"
+    assert sc("check", ok=None).output.count("differs from the lock") == 0
+    monkeypatch.setenv("SCAFFOLDER_TORCH", "cu128")
+    refused = sc("env", "sync", ok=1)
+    assert [line for line in refused.output.splitlines() if line.startswith("error:")] == [
+        "error: the lock has no cu128 build of torch (locked: cpu, cu126) "
+        "(add it: scaffolder lock --torch cpu,cu126,cu128)"]

@@ -9,8 +9,10 @@ from ..console import current_reporter, print_json
 @click.option("--upgrade", is_flag=True, help="Move every package to its newest allowed version.")
 @click.option("--upgrade-package", "upgrade_packages", multiple=True, metavar="PKG",
               help="Move only PKG to its newest allowed version (repeatable).")
-@click.option("--torch", default=None, metavar="auto|cpu|cuXYZ",
-              help="PyTorch build to lock; recorded in the project  [default: the project's, else auto]")
+@click.option("--torch", default=None, metavar="auto|cpu|cuXYZ[,cuXYZ...]",
+              help="PyTorch build(s) to lock; the first goes into requirements.lock, each further one into "
+                   "requirements.<variant>.lock, and env sync picks per machine; recorded in the project  "
+                   "[default: the project's, else auto]")
 @click.option("--installer", type=click.Choice(["uv", "pip"]), default=None,
               help="Resolve with uv pip compile or pip-tools' pip-compile  [default: the project's]")
 @click.option("--platform", "platforms", multiple=True, metavar="NAME[,NAME...]",
@@ -36,14 +38,19 @@ def lock(upgrade, upgrade_packages, torch, installer, platforms, extras, all_ext
     from ..project import Project
     from ..torch_variant import validate_variant
 
+    torch_variants = None
     if torch is not None:
-        validate_variant(torch)
+        builds = [validate_variant(t) for t in torch.split(",") if t.strip()]
+        torch, torch_variants = (builds[0] if builds else "auto"), builds[1:]
+        if "auto" in torch_variants:
+            raise UsageError("only the first --torch build may be auto", "name the others, e.g. --torch auto,cu126")
     if sum(map(bool, (extras, all_extras, no_extras))) > 1:
         raise UsageError("--extra, --all-extras and --no-extras exclude each other", "pass only one kind")
     chosen = list(extras) if extras else ALL_EXTRAS if all_extras else [] if no_extras else None
     project = Project.find()
     chosen_platforms = list(parse_platforms(platforms)) if platforms else None
-    settings = load_settings(project, torch=torch, installer=installer, backend=backend, platforms=chosen_platforms)
+    settings = load_settings(project, torch=torch, installer=installer, backend=backend, platforms=chosen_platforms,
+                             torch_variants=torch_variants)
     manager = manager_for(settings.get("backend"))
     reporter = current_reporter()
     if check_only:
