@@ -120,6 +120,8 @@ def lock_project(
     with temporary_dir_beside(root / MAIN_LOCK, prefix=".scaffolder-lock-") as tmp:
         local_pin = local_variant_pin(torch, config.find_links, python) if inputs.uses_torch and not torch_index \
             else None
+        if local_pin and universal:
+            local_pin = _local_pin_for_platforms(local_pin, torch, config.find_links, platforms, python)
         if local_pin:
             (tmp / "torch-variant.txt").write_text(local_pin + "\n", encoding="utf-8")
             common["constraints"] = [*common["constraints"], str(tmp / "torch-variant.txt")]
@@ -168,6 +170,8 @@ def _lock_variant(root: Path, inputs: LockInputs, tmp: Path, variant: str, name:
     tmp = tmp / variant  # its own input and output files: main's output would act as preferred pins
     tmp.mkdir()
     local_pin = local_variant_pin(variant, config.find_links, python) if not index else None
+    if local_pin and common.get("platforms") is not None:
+        local_pin = _local_pin_for_platforms(local_pin, variant, config.find_links, platforms, python)
     if local_pin:
         (tmp / f"torch-{variant}.txt").write_text(local_pin + "\n", encoding="utf-8")
         common["constraints"] = [*common["constraints"], str(tmp / f"torch-{variant}.txt")]
@@ -191,6 +195,32 @@ def _lock_variant(root: Path, inputs: LockInputs, tmp: Path, variant: str, name:
     header = _header(filename, inputs.main, name, python, variant, kept)
     header[0] = f"{filename}: the dependencies of {name} with the {variant} build of torch (instead of {MAIN_LOCK})."
     return lock.render(header)
+
+
+def _local_pin_for_platforms(pin: str, variant: str, find_links: Sequence[str], platforms: Sequence[str],
+                             python: str) -> str | None:
+    """The wheelhouse pin (``torch==2.13.0+cpu``) limited by a marker to the platforms its wheels fit:
+    a local folder usually holds one platform's build, and the others must still resolve elsewhere."""
+    from .platforms import PLATFORMS, wheel_fits
+
+    version = pin.split("==", 1)[1]
+    names = []
+    for link in find_links:
+        folder = Path(link[len("file://"):] if link.startswith("file://") else link)
+        if "://" in link and not link.startswith("file://"):
+            continue
+        try:
+            names += [p.name for p in folder.glob(f"torch-{version}-*.whl")]
+        except OSError:
+            continue
+    fits = [p for p in platforms if any(wheel_fits(n, p, python) for n in names)]
+    if not fits:
+        return None
+    if len(fits) == len(platforms):
+        return pin
+    marker = " or ".join(f"(sys_platform == '{PLATFORMS[p].sys_platform}' and platform_machine == "
+                         f"'{PLATFORMS[p].machine}')" for p in fits)
+    return f"{pin} ; {marker}"
 
 
 def _constraint(pin: lockfile.Pin) -> str:

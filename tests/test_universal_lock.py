@@ -304,3 +304,25 @@ def test_one_lock_carries_cpu_and_cuda_torch_and_each_machine_gets_its_build(tmp
     assert [line for line in refused.output.splitlines() if line.startswith("error:")] == [
         "error: the lock has no cu128 build of torch (locked: cpu, cu126) "
         "(add it: scaffolder lock --torch cpu,cu126,cu128)"]
+
+
+def test_a_local_wheelhouse_build_is_pinned_only_where_it_fits(tmp_path, offline, monkeypatch):
+    """A find-links folder with a Linux x86_64 +cpu torch (as on this machine) serves Linux only: macOS
+    still resolves its own CPU build from the index, in the same universal lock."""
+    from wheelhouse import make_wheel
+
+    main, wheelhouse = tmp_path / "main-files", tmp_path / "wheels"
+    make_wheel(main, "sc-beta", "1.0")
+    make_wheel(main, "torch", "2.13.0", ["sc-beta"], tag="py3-none-macosx_11_0_arm64")
+    make_wheel(main, "torch", "2.13.0", ["sc-beta"], tag="py3-none-manylinux_2_28_x86_64")  # PyPI's CUDA build
+    make_wheel(wheelhouse, "torch", "2.13.0+cpu", ["sc-beta"], tag="py3-none-manylinux_2_28_x86_64")
+    monkeypatch.setenv("PIP_INDEX_URL", make_simple_index(main, tmp_path / "main"))
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheelhouse))
+    root = write_project(tmp_path / "p", deps=["torch==2.13.0"])
+    _lock(root, platforms=["linux-x86_64", "macos-arm64"])
+    from scaffolder.platforms import marker_environment
+
+    lock = lockfile.read_verified(root / MAIN_LOCK)
+    got = {p: lock.select(marker_environment(p, PY)).versions()["torch"] for p in ("linux-x86_64", "macos-arm64")}
+    assert got == {"linux-x86_64": "2.13.0+cpu", "macos-arm64": "2.13.0"}
+    assert str(wheelhouse) not in (root / MAIN_LOCK).read_text()
