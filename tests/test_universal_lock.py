@@ -326,3 +326,35 @@ def test_a_local_wheelhouse_build_is_pinned_only_where_it_fits(tmp_path, offline
     got = {p: lock.select(marker_environment(p, PY)).versions()["torch"] for p in ("linux-x86_64", "macos-arm64")}
     assert got == {"linux-x86_64": "2.13.0+cpu", "macos-arm64": "2.13.0"}
     assert str(wheelhouse) not in (root / MAIN_LOCK).read_text()
+
+
+@pytest.mark.slow
+def test_real_pypi_project_locks_for_every_default_platform(tmp_path, monkeypatch, uv_cache):
+    """numpy (one wheel per platform) and click from the real PyPI, universally, then each platform's
+    resolution checked against the lock's hashes by uv."""
+    import urllib.request
+
+    try:
+        urllib.request.urlopen("https://pypi.org/simple/click/", timeout=10).close()
+    except OSError:
+        pytest.skip("PyPI is not reachable")
+    for key in [k for k in os.environ if k.startswith(("PIP_", "UV_", "SCAFFOLDER_"))]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("UV_CACHE_DIR", str(uv_cache))
+    root = write_project(tmp_path / "p", deps=["numpy>=2,<3", "click>=8"])
+    result = _lock(root)
+    assert result.platforms == DEFAULT_PLATFORMS
+    lock = lockfile.read_verified(root / MAIN_LOCK)
+    from scaffolder.platforms import marker_environment
+
+    for platform in DEFAULT_PLATFORMS:
+        assert {"numpy", "click"} <= set(lock.select(marker_environment(platform, PY)).versions())
+    assert len(lock.pins["numpy"].hashes) >= 4  # one wheel per platform at least
+    for platform in DEFAULT_PLATFORMS:
+        done = subprocess.run(
+            [find_uv(), "pip", "install", "--dry-run", "--target", str(tmp_path / platform), "--python-platform",
+             UV_TARGETS[platform], "--python-version", PY, "--require-hashes", "-r", str(root / MAIN_LOCK),
+             "--no-config"], capture_output=True, text=True)
+        assert done.returncode == 0, (platform, done.stderr)
+        assert "numpy" in done.stderr
