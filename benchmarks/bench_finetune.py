@@ -75,6 +75,7 @@ def base_config(pkg, setup: str, args: argparse.Namespace, workdir: Path):
         "seed": args.seed,
         "log_every": max(1, args.steps // 5),
         "max_length": args.seq_len,
+        "compile": args.compile,
     }
     if setup == "demo":
         return FinetuneConfig(
@@ -329,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1, help="runs per engine, alternating order; medians")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--warmup-steps", type=int, default=20, help="untimed steps before measuring")
+    parser.add_argument("--compile", action="store_true", help="ours: torch.compile the model (finetune compile=true)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--append-json", type=Path, help="also append the JSON object as a line to this file")
     args = parser.parse_args(argv)

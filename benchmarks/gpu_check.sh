@@ -6,6 +6,9 @@
 #   2. speed: GPT-2 small (124M parameters, seq 1024, bf16, compiled) via the template's `bench`
 #      command on random tokens: one JSON line per batch size with tokens/s, MFU and peak memory.
 #      Target: MFU >= 45% (dense bf16 peak: 989 TFLOPS on H100 SXM/H200, 312 on A100).
+#   3. generate: the `generate` command on the smoke run (8 samples x 200 tokens, KV cache on and off),
+#      then GPT-2 small's shape in bf16 (benchmarks/bench_generate.py): new tokens/s, batch 1 and 8,
+#      with and without the KV cache; JSON lines in $OUT/gpu_check-generate.jsonl.
 #
 # The template's package is run straight from templates/ (its .py files are never rendered), staged
 # as a package named `tfm`; no project generation, no network. Needs: torch with CUDA, tokenizers,
@@ -61,6 +64,23 @@ print(f"smoke: steps {[r['step'] for r in records if 'loss' in r][-1]}, loss {lo
 sys.exit(0 if ok else 1)
 PY
 fi
+
+if [ -z "${SKIP_SMOKE:-}" ]; then
+  echo "## generate: the smoke run's GPT, 8 samples x 200 new tokens, greedy, KV cache on and off"
+  for cache in true false; do
+    "$PYTHON" -m tfm generate --model "$run" --max_new_tokens 200 --num_samples 8 --temperature 0 \
+      --use_cache "$cache" --out "$WORK/gen-$cache" 2>"$OUT/gpu_check-generate-cli-$cache.log"
+    tail -n 1 "$OUT/gpu_check-generate-cli-$cache.log" | tee -a "$OUT/gpu_check-generate.jsonl"
+  done
+  if cmp -s "$WORK/gen-true/samples.jsonl" "$WORK/gen-false/samples.jsonl"; then
+    echo "generate: cached and uncached samples identical"
+  else
+    echo "generate: cached and uncached samples differ (bf16 rounding can flip a greedy choice)"
+  fi
+fi
+echo "## generate: GPT-2 small's shape (124M, random weights), bf16, 256 new tokens, batch 1 and 8"
+"$PYTHON" benchmarks/bench_generate.py --shape gpt2 --models gpt --batch 1,8 --new-tokens 256 --device cuda \
+  --precision bf16 --append-json "$OUT/gpu_check-generate.jsonl" 2>"$OUT/gpu_check-generate.log" | tail -n 4
 
 echo "## speed: GPT-2 small (124M), seq 1024, bf16, torch.compile, grad_accum $GRAD_ACCUM, $STEPS timed steps"
 for bs in $BATCH_SIZES; do

@@ -7,6 +7,9 @@
 # Random weights and random token ids of exactly 128 tokens: the numbers are throughput and memory
 # only (no download needed, so it runs on an offline machine). A table per setup goes to stdout, one
 # JSON object per setup is appended to $OUT/gpu_finetune.jsonl and progress to $OUT/gpu_finetune-*.log.
+# Then ours again with torch.compile (COMPILE=0 skips it), and text generation from a Hugging Face
+# GPT-2 of GPT-2 small's shape (random weights): new tokens/s with and without the KV cache, batch 1
+# and 8 (benchmarks/bench_generate.py; JSON lines in $OUT/gpu_generate.jsonl).
 #
 #   bash benchmarks/gpu_finetune.sh                # ~2-4 minutes on an H200
 #   STEPS=300 BATCH_SIZE=128 bash benchmarks/gpu_finetune.sh
@@ -36,3 +39,16 @@ for setup in minilm-shape base-shape; do
   "$PYTHON" benchmarks/bench_finetune.py --setup "$setup" --seq-len 128 --batch-size "$BATCH_SIZE" \
     --steps "$STEPS" --engines "$ENGINES" --append-json "$OUT/gpu_finetune.jsonl" 2>"$OUT/gpu_finetune-$setup.log"
 done
+
+if [ "${COMPILE:-1}" != 0 ]; then
+  for setup in minilm-shape base-shape; do
+    echo "## $setup, ours with torch.compile"
+    "$PYTHON" benchmarks/bench_finetune.py --setup "$setup" --seq-len 128 --batch-size "$BATCH_SIZE" \
+      --steps "$STEPS" --engines ours --compile --append-json "$OUT/gpu_finetune.jsonl" \
+      2>"$OUT/gpu_finetune-$setup-compile.log"
+  done
+fi
+
+echo "## generate: Hugging Face GPT-2 (124M, random weights), bf16, 256 new tokens, greedy"
+"$PYTHON" benchmarks/bench_generate.py --shape gpt2 --models hf --batch 1,8 --new-tokens 256 --device cuda \
+  --precision bf16 --append-json "$OUT/gpu_generate.jsonl" 2>"$OUT/gpu_generate.log" | tail -n 4
