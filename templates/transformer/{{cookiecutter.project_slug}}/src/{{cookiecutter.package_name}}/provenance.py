@@ -240,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
               f"| seed {record.get('seed')} | commit {_show(record.get('git_commit'))[:12]}"
               f"{' (dirty)' if record.get('git_dirty') else ''}")  # fmt: skip
         if differences:
-            print(f"differs from today's code and environment in {len(differences)} ways:")
+            n = len(differences)
+            print(f"differs from today's code and environment in {n} way{'s' if n > 1 else ''}:")
             for line in differences:
                 print(f"  {line}")
         else:
