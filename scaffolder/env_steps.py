@@ -16,7 +16,7 @@ from .environment import (
     env_path,
     install_locked,
     load_settings,
-    lock_files,
+    lock_file_names,
     venv_backend,
 )
 from .envs.venv import compile_bytecode
@@ -68,7 +68,7 @@ def install(ctx: StepContext) -> None:
     backend.compile_bytecode = ctx.options.compile_bytecode
     ctx.facts["bytecode_compiled"] = compile_bytecode(backend.compile_bytecode)
     ctx.facts["packages"] = install_locked(project.root, env_path(project), backend)
-    ctx.facts["locks"] = [name for name, _ in lock_files(project.root)]
+    ctx.facts["locks"] = lock_file_names(project.root)  # pylock.toml and pylock.dev.toml too
 
 
 STEPS: list[Step] = [
