@@ -78,7 +78,7 @@ class Generator:
             if train_cfg.model != "gpt":
                 raise ConfigError(f"{cfg.model} holds a {train_cfg.model} model; generate samples from GPTs")
             if tokenizer is None:
-                raise ConfigError(f"{cfg.model} has no tokenizer.json (a corpus=random run): nothing decodes")
+                raise ConfigError(f"{cfg.model}: the run has no tokenizer (corpus=random?); nothing decodes")
             self.kind, self.eos = "gpt", None
         else:
             from transformers import AutoModelForCausalLM, AutoTokenizer
