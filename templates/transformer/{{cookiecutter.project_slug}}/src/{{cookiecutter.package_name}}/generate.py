@@ -143,12 +143,16 @@ class Generator:
 
 
 def read_prompts(cfg: GenerateConfig, words: list[str]) -> list[str]:
-    """Prompts as predict reads texts (arguments, --input, stdin); none at all: one unconditional."""
+    """Prompts as predict reads texts (arguments, --input); else stdin's lines; none: one unconditional."""
     from .predict import PredictConfig, read_inputs
 
-    if not words and not cfg.input and sys.stdin.isatty():
-        return [""]
-    return read_inputs(PredictConfig(input=cfg.input, text_column=cfg.text_column), words)
+    if words or (cfg.input and cfg.input != "-"):
+        return read_inputs(PredictConfig(input=cfg.input, text_column=cfg.text_column), words)
+    if cfg.input == "-" or not sys.stdin.isatty():
+        lines = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        if lines:
+            return lines
+    return [""]
 
 
 def format_rows(rows: list[dict[str, Any]], fmt: str) -> str:
