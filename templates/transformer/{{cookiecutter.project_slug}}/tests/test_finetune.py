@@ -128,6 +128,27 @@ def test_notebook_is_valid_and_opens_with_the_project_kernel():
         compile("".join(cell["source"]), f"{path.name}:{cell['id']}", "exec")
 
 
+def test_each_rank_evaluates_its_share_and_the_sums_make_the_whole(finetuned, sentiment_csv, monkeypatch):
+    """No rank idles while rank 0 evaluates: each scores half, and the all-reduced sums are the metrics."""
+    from {{ cookiecutter.package_name }} import engine
+    from {{ cookiecutter.package_name }}.finetune import confusion_metrics, evaluate, prepare
+
+    data = prepare(FinetuneConfig(model=str(finetuned / "model"), data=str(sentiment_csv), max_length=64))
+    cpu = torch.device("cpu")
+    kwargs = {"batch_size": 16, "pad_id": data.tokenizer.pad_token_id, "device": cpu, "precision": "fp32",
+              "num_labels": 2}  # fmt: skip
+    whole = evaluate(data.model.eval(), data.eval_ids, data.eval_y, **kwargs)
+    shares = []
+    monkeypatch.setattr(engine, "all_sum", lambda values, dist: shares.append(values) or values)
+    for rank in (0, 1):
+        evaluate(data.model, data.eval_ids, data.eval_y, dist=DistInfo(cpu, rank, world_size=2), **kwargs)
+    assert [int(s[:-1].sum()) for s in shares] == [30, 30]  # 60 held-out examples, half on each rank
+    total = shares[0] + shares[1]
+    metrics = confusion_metrics(total[:-1].view(2, 2).tolist())
+    assert metrics["accuracy"] == pytest.approx(whole["accuracy"])
+    assert float(total[-1]) / 60 == pytest.approx(whole["loss"], rel=1e-5)
+
+
 class Tagger(torch.nn.Module):
     """Linear classifier per example (1-D labels) or per token (2-D labels, -100 ignored); mean loss,
     like Hugging Face models. No dropout: its updates are deterministic."""
