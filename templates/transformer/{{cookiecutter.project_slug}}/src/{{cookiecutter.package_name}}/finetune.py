@@ -225,6 +225,7 @@ def evaluate(
 
     from .device import DistInfo, autocast
     from .engine import all_sum, my_share
+    from .progress import bar
     from .textdata import sorted_batches
 
     dist = dist or DistInfo(device)
@@ -233,7 +234,8 @@ def evaluate(
     total_loss = 0.0
     multiple_of = 8 if device.type == "cuda" else None
     with torch.no_grad():
-        for local in sorted_batches([len(ids[i]) for i in mine], batch_size):
+        batches = sorted_batches([len(ids[i]) for i in mine], batch_size)
+        for local in bar(batches, desc="evaluate", unit="batch"):
             index = [mine[j] for j in local]
             batch = batch_tensors(ids, index, pad_id, multiple_of, y)
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}

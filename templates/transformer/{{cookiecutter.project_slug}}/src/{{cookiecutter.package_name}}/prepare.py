@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from .config import ConfigError
+from .progress import bar
 
 MANIFEST = "manifest.json"
 FORMAT = "token-shards/1"
@@ -544,10 +545,10 @@ class _Runner:
             # spawn, not fork: safe after torch or a process group started threads (train prepares too)
             self.pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_init)
 
-    def map(self, fn: Callable[[Task], Any], tasks: list[Task]) -> list[Any]:
-        if self.pool is None:
-            return [fn(t) for t in tasks]
-        return list(self.pool.imap(fn, tasks))
+    def map(self, fn: Callable[[Task], Any], tasks: list[Task], desc: str = "prepare") -> list[Any]:
+        """Results in task order; a progress bar per part on a terminal (progress.py)."""
+        done = (fn(t) for t in tasks) if self.pool is None else self.pool.imap(fn, tasks)
+        return list(bar(done, desc=desc, total=len(tasks), unit="part"))
 
     def close(self) -> None:
         if self.pool is not None:
@@ -591,7 +592,7 @@ def make_tokenizer(
     path = dest / "tokenizer.json"
     if kind == "char":
         tasks = [Task(i, tuple(u), cfg.text_column, cfg.data_split) for i, u in enumerate(units)]
-        found = runner.map(unit_chars, tasks)
+        found = runner.map(unit_chars, tasks, desc="scan characters")
         chars = "".join(sorted(set("".join(c for c, _ in found)) | {"\n"}))
         from .data import CharTokenizer
 
@@ -735,7 +736,7 @@ def prepare(cfg: PrepareConfig, out: str | Path, log: Callable[[str], None] | No
                       tuple(tok["separator"]), dtype.name, str(dest / f"part-{i:06d}.bin"))
                  for i, u in enumerate(units)]  # fmt: skip
         encode_started = time.perf_counter()
-        results = runner.map(encode_unit, tasks)
+        results = runner.map(encode_unit, tasks, desc="tokenize")
         encode_seconds = time.perf_counter() - encode_started
         runner.close()
         counts = [n for n, _ in results]

@@ -313,11 +313,12 @@ def evaluate_mlm(
 
     from .device import DistInfo, autocast
     from .engine import all_sum, my_share, to_device
+    from .progress import bar
 
     dist = dist or DistInfo(device)
     total = masked = nsp_right = nsp_total = 0.0
     with torch.no_grad():
-        for batch in [batches[i] for i in my_share(len(batches), dist)]:
+        for batch in bar([batches[i] for i in my_share(len(batches), dist)], desc="evaluate", unit="batch"):
             batch = to_device(batch, device)
             labels = batch["labels"]
             with autocast(device, precision):

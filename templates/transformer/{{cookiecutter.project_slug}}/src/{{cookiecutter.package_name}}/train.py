@@ -76,6 +76,7 @@ from .device import (
 )
 from .model import GPT, IGNORE_INDEX, GPTConfig, Seq2SeqConfig, Seq2SeqTransformer
 from .prepare import PrepareConfig, TokenShards, is_prepared, prepare, read_manifest
+from .progress import bar
 from .provenance import record_run
 
 
@@ -463,7 +464,7 @@ def evaluate(model: torch.nn.Module, batches: list, info: DistInfo, precision: s
     """Mean validation loss per target token, over every rank's share of the batches."""
     model.eval()
     total = torch.zeros(2, device=info.device)  # (summed loss, target count)
-    for batch in batches:
+    for batch in bar(batches, desc="evaluate", unit="batch"):
         *inputs, targets = (t.to(info.device) for t in batch)
         with autocast(info.device, precision):
             _, loss = model(*inputs, targets, reduction="sum")
