@@ -215,16 +215,11 @@ def create_project(
         raise
 
 
-def _answers(options: NewOptions, fetched: tpl.FetchedTemplate, overrides: dict[str, Any], trusted: bool,
-             reporter: Reporter) -> dict[str, Any]:
+def _answers(options: NewOptions, fetched: tpl.FetchedTemplate, overrides: dict[str, Any],
+             trusted: bool) -> dict[str, Any]:
     """cookiecutter's context, with NAME answering the template's name variable and nothing else."""
-    variable = tpl.name_variable(tpl.read_template_json(fetched.repo_dir))
-    if variable is None:
-        reporter.warn(f"template {fetched.source.spec} has no {' or '.join(tpl.NAME_VARIABLES)} variable, "
-                      f"so NAME {options.name!r} is not used")
-    named = {variable: options.name} if variable and variable not in overrides else {}
     prompt_defaults = {} if options.no_input else git_identity()
-    return tpl.build_context(fetched, overrides, options.no_input, named, trusted, prompt_defaults)
+    return tpl.build_context(fetched, overrides, options.no_input, None, trusted, prompt_defaults, name=options.name)
 
 
 def _create(options, reporter, confirm_trust, source, overrides, output_dir, policy_trusted=False) -> NewResult:
@@ -240,14 +235,20 @@ def _create(options, reporter, confirm_trust, source, overrides, output_dir, pol
                 return result
             if trusted:
                 tpl.run_pre_prompt(fetched)
-            context = _answers(options, fetched, overrides, trusted, reporter)
+            context = _answers(options, fetched, overrides, trusted)
             answers = context["cookiecutter"]
             render_dir = scratch / "render"
             render_dir.mkdir()
-            with reporter.step(f"render {source.spec}"):
-                rendered = tpl.render(fetched, answers, render_dir, accept_hooks=trusted, trusted=trusted,
-                                      asked=context["_cookiecutter"], final_output_dir=output_dir,
-                                      template_arg=options.template or source.location)
+            # Rendering takes well under a second: timed with -v, not announced, so that a template
+            # cookiecutter refuses is refused in one line.
+            started = time.perf_counter()
+            rendered = tpl.render(fetched, answers, render_dir, accept_hooks=trusted, trusted=trusted,
+                                  asked=context["_cookiecutter"], final_output_dir=output_dir,
+                                  template_arg=options.template or source.location)
+            reporter.timings.append((f"render {source.spec}", time.perf_counter() - started))  # shown by -v
+            if tpl.name_variable(tpl.read_template_json(fetched.repo_dir)) is None:
+                reporter.warn(f"template {source.spec} has no {' or '.join(tpl.NAME_VARIABLES)} variable, "
+                              f"so NAME {options.name!r} was not used")
             if source.kind == "builtin":
                 _check_builtin_names(answers)
             settings = provenance(fetched, answers)
