@@ -69,3 +69,37 @@ def test_unusable_corpus_is_refused_in_one_line(tmp_path, capsys, content, extra
 def test_config_defaults_are_bert_mlm():
     cfg = PretrainConfig()
     assert cfg.mlm_probability == 0.15 and cfg.nsp is False
+
+
+def test_pretraining_reads_a_prepared_corpus_by_memmap(tmp_path, tiny_bert, sentiment_rows):
+    # The corpus is tokenised once by `prepare` with the model's own tokenizer, then read as windows.
+    import numpy as np
+
+    from {{ cookiecutter.package_name }}.device import DistInfo
+    from {{ cookiecutter.package_name }}.finetune import load_tokenizer
+    from {{ cookiecutter.package_name }}.prepare import PrepareConfig, TokenShards, prepare
+    from {{ cookiecutter.package_name }}.pretrain import WindowExamples, window_batches
+
+    rows = "".join(json.dumps({"text": r["text"]}) + "\n" for r in sentiment_rows)
+    (tmp_path / "reviews.jsonl").write_text(rows)
+    prepare(PrepareConfig(corpus=str(tmp_path / "reviews.jsonl"), tokenizer=str(tiny_bert), val_fraction=0.1),
+            tmp_path / "prepared", log=None)  # fmt: skip
+    out = tmp_path / "mlm"
+    argv = [f"--corpus={tmp_path / 'prepared'}", f"--model={tiny_bert}", "--out", str(out),
+            "--max_length=32", "--batch_size=16", "--max_steps=30", "--eval_every=30", "--lr=2e-3",
+            "--eval_size=20"]  # fmt: skip
+    assert main(argv) == 0
+    result = read_json(out / "eval.json")
+    assert result["eval_examples"] == 20 and result["loss"] < result["initial_loss"], result
+
+    # Two ranks read disjoint windows, and a resumed epoch starts at its micro-batch without the others.
+    tokenizer = load_tokenizer(str(tmp_path / "prepared" / "tokenizer"))
+    examples = WindowExamples(TokenShards(tmp_path / "prepared", "train"), tokenizer, 32)
+    ids = lambda batch: {tuple(row) for row in batch["input_ids"].tolist()}  # noqa: E731
+    stack = lambda rows: {"input_ids": np.array([x["input_ids"] for x in rows])}  # noqa: E731
+    ranks = [list(window_batches(examples, stack, 4, 0, DistInfo("cpu", rank=r, world_size=2))(1))
+             for r in (0, 1)]  # fmt: skip
+    assert len(ranks[0]) == len(ranks[1]) == len(examples) // 8
+    assert not set().union(*map(ids, ranks[0])) & set().union(*map(ids, ranks[1]))
+    again = window_batches(examples, stack, 4, 0, DistInfo("cpu", rank=1, world_size=2))(1, 3)
+    assert ids(next(again)) == ids(ranks[1][3])

@@ -8,7 +8,11 @@ A new model gets a BERT size (tiny/mini/small/medium/base) and, unless a tokeniz
 WordPiece vocabulary trained on the corpus. Masking is DataCollatorForLanguageModeling with
 mlm_probability 0.15 (80% [MASK], 10% random, 10% kept). With ``nsp`` the model is BertForPreTraining
 and half the sentence pairs are consecutive, half random. The corpus: a .txt file holds one sentence
-per line with a blank line between documents; other sources hold one document per row.
+per line with a blank line between documents; other sources hold one document per row; or a folder
+made by ``prepare --tokenizer=wordpiece`` (or a pretrained tokenizer), read by memmap: windows of
+``max_length - 2`` tokens in [CLS] ... [SEP], documents packed with [SEP] between them (as RoBERTa), in
+an order that differs per epoch, each rank on its own windows. Nothing is held in memory, so the
+corpus can be larger than RAM.
 
 Writes OUT/model/ (save_pretrained: model + tokenizer, loadable by pipeline("fill-mask")),
 OUT/metrics.jsonl, OUT/eval.json (held-out MLM loss, perplexity, NSP accuracy) and OUT/loss.png.
@@ -227,13 +231,15 @@ def run(cfg: PretrainConfig, out: Path, resume: bool = False) -> dict[str, Any]:
     """Pre-train, save OUT/model, and return what eval.json holds (with exit_code)."""
     from transformers import DataCollatorForLanguageModeling
 
-    from .engine import LoopSettings, check_resume, job, train_and_save
+    from .engine import check_resume, job, train_and_save
     from .finetune import load_tokenizer
     from .textdata import length_grouped_batches, shard
 
     check(cfg)
     check_resume(out, resume)
     with job(cfg.device, cfg.precision, cfg.seed) as (dist, precision):
+        if is_prepared_corpus(cfg.corpus):
+            return run_prepared(cfg, out, resume, dist, precision)
         docs = load_documents(cfg)
         train_idx, eval_idx = split_eval(docs, cfg.eval_size, cfg.seed)
         train_docs, eval_docs = [docs[i] for i in train_idx], [docs[i] for i in eval_idx]
@@ -270,12 +276,7 @@ def run(cfg: PretrainConfig, out: Path, resume: bool = False) -> dict[str, Any]:
         def run_eval() -> dict[str, float]:
             return evaluate_mlm(model, eval_batches, dist.device, precision, dist)
 
-        settings = LoopSettings(
-            max_steps=cfg.max_steps, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio,
-            grad_clip=cfg.grad_clip, precision=precision, log_every=cfg.log_every, eval_every=cfg.eval_every,
-            metric="loss", greater_is_better=False, grad_accum=cfg.grad_accum, seed=cfg.seed,
-            compile=cfg.compile, checkpoint_every=cfg.checkpoint_every,
-        )  # fmt: skip
+        settings = loop_settings(cfg, precision)
         details = {
             "train_examples": len(train_ex),
             "eval_examples": len(eval_ex),
@@ -285,6 +286,134 @@ def run(cfg: PretrainConfig, out: Path, resume: bool = False) -> dict[str, Any]:
         # evaluate_at_start: the untrained model's loss, the baseline that training must lower.
         return train_and_save(model, tokenizer, batches, settings, dist, out, cfg=cfg, evaluate=run_eval,
                               details=details, resume=resume, evaluate_at_start=True)  # fmt: skip
+
+
+def loop_settings(cfg: PretrainConfig, precision: str) -> Any:
+    from .engine import LoopSettings
+
+    return LoopSettings(
+        max_steps=cfg.max_steps, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio,
+        grad_clip=cfg.grad_clip, precision=precision, log_every=cfg.log_every, eval_every=cfg.eval_every,
+        metric="loss", greater_is_better=False, grad_accum=cfg.grad_accum, seed=cfg.seed,
+        compile=cfg.compile, checkpoint_every=cfg.checkpoint_every,
+    )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------------
+# A prepared corpus (``python -m PACKAGE prepare --tokenizer=wordpiece``): windows read by memmap
+
+
+def is_prepared_corpus(corpus: str) -> bool:
+    from .prepare import is_prepared
+
+    return not corpus.startswith(("synthetic:", "pkg:")) and is_prepared(Path(corpus).expanduser())
+
+
+class WindowExamples:
+    """MLM examples cut from one split of a prepared corpus: example i is the i-th window of
+    ``max_length - 2`` ids, in [CLS] ... [SEP]. Read on demand: nothing the size of the corpus is held."""
+
+    def __init__(self, shards: Any, tokenizer: Any, max_length: int):
+        self.shards, self.room = shards, max_length - 2
+        self.cls, self.sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+        self.special = [i for i in (tokenizer.sep_token_id, tokenizer.cls_token_id, tokenizer.pad_token_id)
+                        if i is not None]  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.shards) // self.room
+
+    def take(self, indices: Any) -> list[dict[str, list[int]]]:
+        import numpy as np
+
+        windows = self.shards.take(np.asarray(indices, dtype=np.int64) * self.room, self.room)
+        special = np.isin(windows, self.special)  # separators between packed documents stay unmasked
+        return [
+            {"input_ids": [self.cls, *row.tolist(), self.sep], "special_tokens_mask": [1, *flags.tolist(), 1]}
+            for row, flags in zip(windows, special.astype(int), strict=True)
+        ]
+
+
+def window_batches(examples: WindowExamples, collate: Any, batch_size: int, seed: int, dist: Any) -> Any:
+    """``batches(epoch, skip)`` for the engine: each epoch visits every window once in its own random
+    order (data.Permutation, O(1) memory); micro-batch k of rank r holds windows
+    [k * world + r) * batch_size, ...) of that order, so ranks never share a window and a resumed run
+    starts at micro-batch ``skip`` without reading the ones before it."""
+    import numpy as np
+
+    from .data import Permutation
+
+    per_step = batch_size * dist.world_size
+    n_batches = len(examples) // per_step
+    if n_batches == 0:
+        raise DataError(f"{len(examples)} windows cannot fill a batch of {batch_size} on {dist.world_size} "
+                        "process(es); lower --batch_size or --max_length")  # fmt: skip
+
+    def batches(epoch: int, skip: int = 0):
+        order = Permutation(len(examples), int(np.random.default_rng([seed, epoch]).integers(2**62)))
+        for k in range(skip, n_batches):
+            first = k * per_step + dist.rank * batch_size
+            yield dict(collate(examples.take(order(np.arange(first, first + batch_size)))))
+
+    return batches
+
+
+def prepared_tokenizer(cfg: PretrainConfig, root: Path) -> Any:
+    """The tokenizer the corpus was prepared with; a model or tokenizer given too must have its vocabulary."""
+    from .finetune import load_tokenizer
+    from .prepare import read_manifest
+
+    manifest = read_manifest(root)
+    if not (root / "tokenizer").is_dir():
+        raise ConfigError(
+            f"{root} was prepared with tokenizer {manifest['tokenizer']['source']!r}, which has no [MASK] "
+            "and [CLS]; prepare the corpus for pretrain with --tokenizer=wordpiece or a model's tokenizer"
+        )
+    tokenizer = load_tokenizer(str(root / "tokenizer"))
+    given = cfg.tokenizer or cfg.model
+    if given and load_tokenizer(given).get_vocab() != tokenizer.get_vocab():
+        raise ConfigError(
+            f"{root} was prepared with another tokenizer than {given!r}'s; prepare it with "
+            f"--tokenizer={given}"
+        )
+    return tokenizer
+
+
+def run_prepared(cfg: PretrainConfig, out: Path, resume: bool, dist: Any, precision: str) -> dict[str, Any]:
+    """``run`` on a prepared corpus: training windows from its train split, held-out ones from val."""
+    import numpy as np
+    from transformers import DataCollatorForLanguageModeling
+
+    from .engine import train_and_save
+    from .prepare import TokenShards
+
+    if cfg.nsp:
+        raise ConfigError("nsp needs sentence pairs: give a text corpus, not a prepared one")
+    root = Path(cfg.corpus).expanduser()
+    tokenizer = prepared_tokenizer(cfg, root)
+    train_ex = WindowExamples(TokenShards(root, "train"), tokenizer, cfg.max_length)
+    held_out = WindowExamples(TokenShards(root, "val"), tokenizer, cfg.max_length)
+    wanted = int(cfg.eval_size) if cfg.eval_size >= 1 else max(1, round(cfg.eval_size * len(held_out)))
+    n_eval = min(len(held_out), wanted)
+    if n_eval == 0:
+        raise DataError(f"the val split of {root} holds no window of {cfg.max_length - 2} tokens; prepare it "
+                        "with a larger --val_fraction")  # fmt: skip
+    eval_ex = held_out.take(np.linspace(0, len(held_out) - 1, n_eval).round().astype(np.int64))
+    model = build_model(cfg, tokenizer).to(dist.device).eval()
+    multiple_of = 8 if dist.device.type == "cuda" else None
+    collate = DataCollatorForLanguageModeling(
+        tokenizer, mlm_probability=cfg.mlm_probability, pad_to_multiple_of=multiple_of
+    )
+    batches = window_batches(train_ex, collate, cfg.batch_size, cfg.seed, dist)
+    eval_batches = masked_once(collate, eval_ex, cfg.eval_batch_size, cfg.seed)
+
+    def run_eval() -> dict[str, float]:
+        return evaluate_mlm(model, eval_batches, dist.device, precision, dist)
+
+    settings = loop_settings(cfg, precision)
+    details = {"train_examples": len(train_ex), "eval_examples": len(eval_ex), "vocab_size": len(tokenizer),
+               "parameters": sum(p.numel() for p in model.parameters()), "prepared": str(root)}  # fmt: skip
+    return train_and_save(model, tokenizer, batches, settings, dist, out, cfg=cfg, evaluate=run_eval,
+                          details=details, resume=resume, evaluate_at_start=True)  # fmt: skip
 
 
 def masked_once(
