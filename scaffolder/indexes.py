@@ -179,3 +179,79 @@ def _norm(key: str) -> str:
 
 def _unique(items: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(i for i in items if i))
+
+
+def hashed_find_links(config: IndexConfig, cache_root: Path | None = None) -> IndexConfig:
+    """``config`` with each local find-links folder replaced by a PEP 503 index over it whose links
+    carry ``#sha256=`` (hashes cached by size and mtime), so uv reads a wheel's hash instead of
+    hashing the file on every universal lock (a 190 MB torch wheel costs about a second each time)."""
+    import hashlib
+    import json
+
+    from .fsutil import atomic_write_text
+
+    if not config.find_links:
+        return config
+    if cache_root is None:
+        from platformdirs import user_cache_dir
+
+        cache_root = Path(user_cache_dir("scaffolder")) / "find-links"
+    kept: list[str] = []
+    indexes: list[str] = []
+    for link in config.find_links:
+        folder = Path(link[len("file://"):] if link.startswith("file://") else link)
+        if ("://" in link and not link.startswith("file://")) or not folder.is_dir():
+            kept.append(link)
+            continue
+        folder = folder.resolve()
+        root = cache_root / hashlib.sha256(str(folder).encode()).hexdigest()[:16]
+        known_file = root / "hashes.json"
+        try:
+            known = json.loads(known_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            known = {}
+        projects: dict[str, list[str]] = {}
+        changed = False
+        for path in sorted(folder.iterdir()):
+            project = _distribution_project(path.name)
+            if project is None or not path.is_file():
+                continue
+            stat = path.stat()
+            entry = known.get(path.name)
+            if not entry or entry[:2] != [stat.st_size, stat.st_mtime_ns]:
+                digest = hashlib.sha256()
+                with path.open("rb") as fh:
+                    for block in iter(lambda: fh.read(1 << 20), b""):
+                        digest.update(block)
+                known[path.name] = entry = [stat.st_size, stat.st_mtime_ns, digest.hexdigest()]
+                changed = True
+            projects.setdefault(project, []).append(f'<a href="{path.as_uri()}#sha256={entry[2]}">{path.name}</a>')
+        pages = {f"simple/{p}/index.html": "<!DOCTYPE html><html><body>\n" + "\n".join(a) + "\n</body></html>\n"
+                 for p, a in projects.items()}
+        pages["simple/index.html"] = "<!DOCTYPE html><html><body>\n" + "".join(
+            f'<a href="{p}/">{p}</a>\n' for p in sorted(projects)) + "</body></html>\n"
+        for rel, text in pages.items():
+            page = root / rel
+            if changed or not page.is_file() or page.read_text(encoding="utf-8") != text:
+                page.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(page, text)
+        if changed:
+            atomic_write_text(known_file, json.dumps(known))
+        indexes.append((root / "simple").as_uri())
+    extra = tuple(dict.fromkeys((*config.extra_index_urls, *indexes)))
+    import dataclasses
+
+    return dataclasses.replace(config, extra_index_urls=extra, find_links=tuple(kept))
+
+
+def _distribution_project(filename: str) -> str | None:
+    from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
+
+    try:
+        if filename.endswith(".whl"):
+            return str(parse_wheel_filename(filename)[0])
+        if filename.endswith((".tar.gz", ".zip")):
+            return str(parse_sdist_filename(filename)[0])
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
+    return None

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import LockError
-from .indexes import IndexConfig, load_index_config, pip_index_args, uv_environ, uv_index_args
+from .indexes import IndexConfig, hashed_find_links, load_index_config, pip_index_args, uv_environ, uv_index_args
 from .pythons import current_version
 from .tools import find_uv, python_module_cmd, run
 
@@ -46,6 +46,8 @@ def compile_requirements(
         extra = tuple(dict.fromkeys((*config.extra_index_urls, *extra_index_urls)))
         config = dataclasses.replace(config, extra_index_urls=extra)
     if engine == "uv":
+        if universal:
+            config = hashed_find_links(config)
         cmd = _uv_cmd(in_file, out_file, python, None if universal else interpreter, config, universal)
         env = uv_environ()
     elif engine == "pip":

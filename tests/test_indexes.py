@@ -80,7 +80,9 @@ def test_team_index_from_scaffolder_settings(monkeypatch):
 
 def test_uv_honours_pip_conf_like_pip(tmp_path, offline, monkeypatch):
     """pip.conf's find-links holds a newer build than the index: pip takes it, and so must uv."""
+    from scaffolder import lockfile
     from scaffolder.locking import lock_project
+    from scaffolder.platforms import current_platform
     from scaffolder.project import Project
 
     index_files, wheels = tmp_path / "index-files", tmp_path / "wheels"
@@ -94,7 +96,38 @@ def test_uv_honours_pip_conf_like_pip(tmp_path, offline, monkeypatch):
     pins = {}
     for engine in ("uv", "pip"):
         project = write_project(tmp_path / engine, deps=["sc-solo==1.0"])
-        lock_project(project, Project.load(project).pyproject, python=PY, torch="cpu", engine=engine)
-        pins[engine] = (project / "requirements.lock").read_text()
-    assert "sc-solo==1.0+local" in pins["uv"]
+        lock_project(project, Project.load(project).pyproject, python=PY, torch="cpu", engine=engine,
+                     platforms=(current_platform(),))  # pip-compile locks this machine only
+        pins[engine] = {k: (p.version, p.hashes) for k, p in lockfile.read(project / "requirements.lock").pins.items()}
+    assert pins["uv"]["sc-solo"][0] == "1.0+local"
     assert pins["uv"] == pins["pip"]
+
+
+def test_find_links_folders_become_hashed_indexes_for_uv(tmp_path):
+    """uv reads a find-links wheel's hash from the index page instead of hashing the file each lock."""
+    import hashlib
+    import os
+
+    from wheelhouse import make_wheel
+
+    from scaffolder.indexes import IndexConfig, hashed_find_links
+
+    folder = tmp_path / "wheels"
+    wheel = make_wheel(folder, "sc-local", "1.0")
+    (folder / "notes.txt").write_text("not a distribution")
+    config = IndexConfig(extra_index_urls=("https://example.org/simple",),
+                         find_links=(str(folder), "https://example.org/links/"))
+    hashed = hashed_find_links(config, cache_root=tmp_path / "cache")
+    assert hashed.find_links == ("https://example.org/links/",)  # remote find-links stay as they are
+    assert hashed.extra_index_urls[0] == "https://example.org/simple" and len(hashed.extra_index_urls) == 2
+    from pathlib import Path
+
+    page = Path(hashed.extra_index_urls[1][len("file://"):]) / "sc-local" / "index.html"
+    assert f"#sha256={hashlib.sha256(wheel.read_bytes()).hexdigest()}" in page.read_text()
+    assert "notes.txt" not in (page.parent.parent / "index.html").read_text()
+    again = hashed_find_links(config, cache_root=tmp_path / "cache")
+    assert again == hashed
+    wheel.write_bytes(wheel.read_bytes() + b"\0")  # a rebuilt wheel: new size and mtime, new hash
+    os.utime(wheel, ns=(1, 1))
+    hashed_find_links(config, cache_root=tmp_path / "cache")
+    assert f"#sha256={hashlib.sha256(wheel.read_bytes()).hexdigest()}" in page.read_text()
