@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -228,7 +229,7 @@ def test_pip_that_reads_pylock_installs_it(tmp_path, platform_index):
     root = write_project(tmp_path / "p", deps=["sc-native<2"])
     _lock(root)
     venv = tmp_path / "pipvenv"
-    subprocess.run([find_uv(), "venv", "-q", "--python", PY, str(venv)], check=True)
+    subprocess.run([find_uv(), "venv", "-q", "--python", sys.executable, str(venv)], check=True)  # the lock's Python
     got = subprocess.run([find_uv(), "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "pip>=26",
                           "--index-url", "file://" + MIRROR], capture_output=True, text=True,
                          env={**os.environ, "UV_NO_CONFIG": "1"})
