@@ -238,9 +238,14 @@ def hashed_find_links(config: IndexConfig, cache_root: Path | None = None) -> In
         if changed:
             atomic_write_text(known_file, json.dumps(known))
         indexes.append((root / "simple").as_uri())
-    extra = tuple(dict.fromkeys((*config.extra_index_urls, *indexes)))
     import dataclasses
 
+    if not indexes:
+        return config
+    if config.no_index:  # only local sources: the folders' indexes stand in for them, and nothing else
+        return dataclasses.replace(config, no_index=False, index_url=indexes[0], extra_index_urls=tuple(indexes[1:]),
+                                   find_links=tuple(kept))
+    extra = tuple(dict.fromkeys((*config.extra_index_urls, *indexes)))
     return dataclasses.replace(config, extra_index_urls=extra, find_links=tuple(kept))
 
 

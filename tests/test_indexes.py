@@ -131,3 +131,6 @@ def test_find_links_folders_become_hashed_indexes_for_uv(tmp_path):
     os.utime(wheel, ns=(1, 1))
     hashed_find_links(config, cache_root=tmp_path / "cache")
     assert f"#sha256={hashlib.sha256(wheel.read_bytes()).hexdigest()}" in page.read_text()
+    # --no-index with a find-links folder (an air-gapped machine): its index is the only source.
+    local_only = hashed_find_links(IndexConfig(no_index=True, find_links=(str(folder),)), cache_root=tmp_path / "c")
+    assert not local_only.no_index and local_only.index_url.startswith("file://") and not local_only.extra_index_urls
