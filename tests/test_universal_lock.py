@@ -359,3 +359,22 @@ def test_real_pypi_project_locks_for_every_default_platform(tmp_path, monkeypatc
              "--no-config"], capture_output=True, text=True)
         assert done.returncode == 0, (platform, done.stderr)
         assert "numpy" in done.stderr
+
+
+@pytest.mark.skipif(current_platform() != "linux-x86_64", reason="sc-native 2.0 has a Linux x86_64 wheel only")
+def test_the_default_set_drops_platforms_the_indexes_cannot_serve_and_a_chosen_set_does_not(tmp_path,
+                                                                                            platform_index,
+                                                                                            monkeypatch):
+    root = write_project(tmp_path / "p", deps=["sc-native"])  # newest sc-native: Linux x86_64 only
+    monkeypatch.chdir(root)
+    out = sc("lock").output
+    dropped = [p for p in DEFAULT_PLATFORMS if p != "linux-x86_64"]
+    for platform in dropped:
+        assert f"warning: not locking for {platform}: sc-native 2.0 has no wheel for {platform}" in out
+    assert Project.load(root).settings["platforms"] == ["linux-x86_64"]
+    assert lockfile.read(root / MAIN_LOCK).platforms == ("linux-x86_64",)
+    assert sc("check", ok=None).output.count("does not cover") == 0
+    refused = sc("lock", "--platform", ",".join(DEFAULT_PLATFORMS), ok=1)
+    assert "error: the lock would not install everywhere: sc-native 2.0 has no wheel for linux-aarch64" in \
+        refused.output
+    assert lockfile.read(root / MAIN_LOCK).platforms == ("linux-x86_64",)  # the old lock stays
