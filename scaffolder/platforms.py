@@ -16,6 +16,7 @@ MANYLINUX_GLIBC = 28  # uv's --python-platform target for Linux: glibc 2.28
 # A manylinux wheel up to this glibc counts as covering its Linux platform: the installer on each
 # machine checks the machine's own glibc, the lock only has to hold a Linux wheel for it.
 MANYLINUX_GLIBC_MAX = 40
+MACOS_MAX = 26
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,8 @@ def platform_tags(name: str) -> frozenset[str]:
         found.update(f"{tag}_{arch}" for tag, minor in legacy.items() if arch == "x86_64" or tag == "manylinux2014")
     elif plat.system == "Darwin":
         arch = "arm64" if plat.machine == "arm64" else "x86_64"
-        found.update(tags.mac_platforms((11, 0) if arch == "arm64" else (10, 15), arch))
+        # Any macOS release up to this one counts, as glibc does for Linux: each Mac checks its own.
+        found.update(tags.mac_platforms((MACOS_MAX, 0), arch))
     else:
         found.add("win_amd64" if plat.machine == "AMD64" else "win_arm64")
     return frozenset(found)
