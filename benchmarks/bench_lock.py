@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     from scaffolder.indexes import load_index_config, uv_index_args
-    from scaffolder.platforms import DEFAULT_PLATFORMS
+    from scaffolder.locks.platforms import DEFAULT_PLATFORMS
     from scaffolder.tools import find_uv
 
     platforms = args.platform or list(DEFAULT_PLATFORMS)
@@ -67,7 +67,7 @@ def main() -> None:
             for name in outputs:
                 (project / name).unlink(missing_ok=True)
 
-        from scaffolder import lockfile
+        from scaffolder.locks import lockfile
 
         locked: list[str] = []
 

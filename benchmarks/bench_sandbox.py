@@ -1,6 +1,6 @@
 """Rendering in Jinja's sandbox vs unsandboxed, on the built-in transformer template (issue 12).
 
-Both sides call ``scaffolder.templates`` directly with the same answers, in one process, alternately:
+Both sides call ``scaffolder.templates.sources`` directly with the same answers, in one process, alternately:
 fetch, build the context (cookiecutter.json rendered) and render every file, with ``trusted=False``
 (sandboxed, what an outside template gets) and ``trusted=True`` (unsandboxed). Checks that both trees are
 identical, then prints medians and the ratio (target <= 1.1x).
@@ -21,7 +21,7 @@ from _timing import compare, fresh_dir
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from scaffolder import templates as tpl  # noqa: E402
+from scaffolder.templates import sources as tpl  # noqa: E402
 
 ANSWERS = {"project_name": "bench-app"}
 

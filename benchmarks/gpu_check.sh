@@ -3,9 +3,12 @@
 #
 #   1. smoke: configs/gpt-tiny.toml on the GPU (bf16 autocast, torch.compile, fused AdamW, flash SDPA):
 #      40 steps, then --resume for 10 more (checkpoint load onto CUDA), the loss must fall;
-#   2. speed: GPT-2 small (124M parameters, seq 1024, bf16, compiled) via the template's `bench`
+#   2. shards: `prepare` tokenises a generated 20 MB corpus (BPE, one process per core) into
+#      memory-mapped shards, then GPT-2 small trains 60 steps reading them by memmap (bf16, compiled);
+#      prints prepare's tokens/s and training's tokens/s and MFU from the shards; the loss must fall;
+#   3. speed: GPT-2 small (124M parameters, seq 1024, bf16, compiled) via the template's `bench`
 #      command on random tokens: one JSON line per batch size with tokens/s, MFU and peak memory.
-#      Target: MFU >= 45% (dense bf16 peak: 989 TFLOPS on H100 SXM/H200, 312 on A100).
+#      Target: MFU >= 45% (dense bf16 peak: 989 TFLOPS on H100 SXM/H200, 835 on H200 NVL, 312 on A100).
 #   3. generate: the `generate` command on the smoke run (8 samples x 200 tokens, KV cache on and off),
 #      then GPT-2 small's shape in bf16 (benchmarks/bench_generate.py): new tokens/s, batch 1 and 8,
 #      with and without the KV cache; JSON lines in $OUT/gpu_check-generate.jsonl.
@@ -16,7 +19,7 @@
 #
 #   bash benchmarks/gpu_check.sh                       # ~3-5 minutes, most of it torch.compile
 #   BATCH_SIZES="16 32 64" STEPS=30 bash benchmarks/gpu_check.sh
-#   SKIP_SMOKE=1 bash benchmarks/gpu_check.sh          # speed only
+#   SKIP_SMOKE=1 SKIP_SHARDS=1 bash benchmarks/gpu_check.sh   # speed only
 #   COMPILE_MODE=max-autotune-no-cudagraphs bash benchmarks/gpu_check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,10 +85,43 @@ echo "## generate: GPT-2 small's shape (124M, random weights), bf16, 256 new tok
 "$PYTHON" benchmarks/bench_generate.py --shape gpt2 --models gpt --batch 1,8 --new-tokens 256 --device cuda \
   --precision bf16 --append-json "$OUT/gpu_check-generate.jsonl" 2>"$OUT/gpu_check-generate.log" | tail -n 4
 
+if [ -z "${SKIP_SHARDS:-}" ]; then
+  echo "## shards: prepare a 20 MB corpus (BPE), then GPT-2 small trains from the shards by memmap"
+  corpus="$WORK/corpus"
+  mkdir -p "$corpus"
+  "$PYTHON" - "$corpus" <<'PY'
+import sys
+from pathlib import Path
+from tfm.data import synthetic_text
+for i in range(40):  # 40 documents of 500 kB
+    (Path(sys.argv[1]) / f"doc{i:02d}.txt").write_text(synthetic_text(500_000, seed=i))
+PY
+  "$PYTHON" -m tfm prepare --corpus="$corpus" --tokenizer=bpe --bpe_vocab_size=8192 --chunk_mb=1 \
+    --val_fraction=0.02 --out "$WORK/shards" > "$OUT/gpu_check-prepare.json" 2> "$OUT/gpu_check-prepare.log"
+  run="$WORK/run-shards"
+  "$PYTHON" -m tfm train --config "$WORK/configs/gpt2-small.toml" --corpus="$WORK/shards" --out "$run" \
+    --max-steps 60 --tokens_per_step=0 --batch_size=16 --grad_accum=1 --warmup_steps=10 --log_interval=20 \
+    --eval_interval=60 --eval_batches=10 --checkpoint_interval=0 --progress=false --tensorboard=false \
+    --compile_mode="$COMPILE_MODE" > "$OUT/gpu_check-shards.log" 2>&1
+  "$PYTHON" - "$OUT/gpu_check-prepare.json" "$run" <<'PY'
+import json, sys
+prep = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+records = [json.loads(l) for l in open(f"{sys.argv[2]}/metrics.jsonl")]
+steps = [r for r in records if "loss" in r]
+ok = steps[-1]["loss"] < steps[0]["loss"] and any("val_loss" in r for r in records)
+mfu = "n/a" if steps[-1]["mfu"] is None else f"{100 * steps[-1]['mfu']:.1f}%"
+print(f"prepare: {prep['tokens']:,} tokens in {prep['seconds']:.1f} s ({prep['tokens'] / prep['seconds']:,.0f} tokens/s, "
+      f"{prep['workers']} processes); train from shards: loss {steps[0]['loss']:.3f} -> {steps[-1]['loss']:.3f}, "
+      f"{steps[-1]['tokens_per_s']:,.0f} tok/s, MFU {mfu}: {'OK' if ok else 'FAILED'}")
+sys.exit(0 if ok else 1)
+PY
+fi
+
 echo "## speed: GPT-2 small (124M), seq 1024, bf16, torch.compile, grad_accum $GRAD_ACCUM, $STEPS timed steps"
 for bs in $BATCH_SIZES; do
   line=$("$PYTHON" -m tfm bench --config "$WORK/configs/gpt2-small.toml" --corpus=random --steps "$STEPS" \
-    --batch_size="$bs" --grad_accum="$GRAD_ACCUM" --compile_mode="$COMPILE_MODE" 2>"$OUT/gpu_check-bench-$bs.log" | tail -n 1)
+    --batch_size="$bs" --tokens_per_step=0 --grad_accum="$GRAD_ACCUM" --compile_mode="$COMPILE_MODE" \
+    2>"$OUT/gpu_check-bench-$bs.log" | tail -n 1)
   echo "$line" >> "$OUT/gpu_check.jsonl"
   "$PYTHON" - "$line" <<'PY'
 import json, sys

@@ -12,9 +12,9 @@ import traceback
 
 import click
 
-from . import __version__
-from .console import Reporter, color_enabled
-from .errors import ScaffolderError
+from scaffolder import __version__
+from scaffolder.console import Reporter, color_enabled
+from scaffolder.errors import ScaffolderError
 
 # name -> "module:attribute". One dict, one place to register a command.
 COMMANDS: dict[str, str] = {

@@ -41,8 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import tomlfile
-from .errors import ScaffolderError, UsageError
+from scaffolder import tomlfile
+from scaffolder.errors import ScaffolderError, UsageError
 
 # key -> (environment variable, kind). "list" values come from the environment comma-separated.
 KEYS: dict[str, tuple[str, str]] = {

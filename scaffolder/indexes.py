@@ -80,7 +80,7 @@ def pip_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 
 def team_index_config() -> IndexConfig:
     """scaffolder's own [index] settings (team file, SCAFFOLDER_INDEX_URL, ...); pip knows nothing of them."""
-    from .config import load
+    from scaffolder.config import load
 
     settings = load()
     return IndexConfig(settings.get("index.url") or None, tuple(settings.get("index.extra_urls") or ()),
@@ -188,7 +188,7 @@ def hashed_find_links(config: IndexConfig, cache_root: Path | None = None) -> In
     import hashlib
     import json
 
-    from .fsutil import atomic_write_text
+    from scaffolder.fsutil import atomic_write_text
 
     if not config.find_links:
         return config

@@ -11,8 +11,8 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from .console import Reporter
-from .errors import Busy
+from scaffolder.console import Reporter
+from scaffolder.errors import Busy
 
 DEFAULT_TIMEOUT_S = 600.0
 

@@ -12,7 +12,7 @@ import re
 import sys
 from dataclasses import dataclass
 
-from .errors import InvalidName
+from scaffolder.errors import InvalidName
 
 # PEP 508 names: letters, digits, '.', '_', '-'; start and end alphanumeric.
 _PEP508 = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import LockError
-from .project import Project
+from scaffolder.errors import LockError
+from scaffolder.project import Project
 
 CONDA_BACKENDS = "micromamba|mamba|conda"
 
@@ -48,7 +48,7 @@ def venv_backend(root: Path | str | None = None) -> str:
 
 def lock_paths(project: Project, groups: Sequence[str]) -> list[Path]:
     """requirements.lock, then requirements-GROUP.lock for each group, all of which must exist."""
-    from .locking import MAIN_LOCK
+    from scaffolder.locks.locking import MAIN_LOCK
 
     paths = [project.root / MAIN_LOCK] + [project.root / f"requirements-{group}.lock" for group in groups]
     missing = [p.name for p in paths if not p.is_file()]
@@ -59,7 +59,7 @@ def lock_paths(project: Project, groups: Sequence[str]) -> list[Path]:
 
 def locked_requirements(project: Project, groups: Sequence[str]) -> str:
     """One verified, hash-pinned requirements text for the main set plus ``groups``."""
-    from . import lockfile
+    from scaffolder.locks import lockfile
 
     return lockfile.merge_for_install([(p.name, lockfile.read_verified(p)) for p in lock_paths(project, groups)])
 
@@ -67,8 +67,8 @@ def locked_requirements(project: Project, groups: Sequence[str]) -> str:
 def pylock_path(project: Project, groups: Sequence[str]) -> Path | None:
     """The verified pylock.toml (no groups) or pylock.dev.toml (the dev group) that matches the
     requirements locks; None when the project has none for these groups."""
-    from . import lockfile, pylock
-    from .locking import PYLOCK, PYLOCK_DEV
+    from scaffolder.locks import lockfile, pylock
+    from scaffolder.locks.locking import PYLOCK, PYLOCK_DEV
 
     name = PYLOCK if not groups else PYLOCK_DEV if list(groups) == ["dev"] else None
     if name is None or not (project.root / name).is_file():
@@ -82,7 +82,7 @@ def pylock_path(project: Project, groups: Sequence[str]) -> Path | None:
 
 
 def index_args(session_backend: str | None) -> list[str]:
-    from .indexes import load_index_config, pip_index_args, uv_index_args
+    from scaffolder.indexes import load_index_config, pip_index_args, uv_index_args
 
     if session_backend == "uv":
         return uv_index_args(load_index_config())
@@ -111,9 +111,9 @@ def install_locked(session: Any, groups: Sequence[str] = ("dev",), root: Path | 
 
 def _install_conda_locked(session: Any, project: Project, groups: Sequence[str]) -> None:
     """conda packages from conda-lock.yml as an @EXPLICIT file, then its pip section, hash-checked."""
-    from . import condalock
-    from .envs.conda import explicit_lines
-    from .pipsection import requirement_lines
+    from scaffolder.envs.conda import explicit_lines
+    from scaffolder.locks import condalock
+    from scaffolder.locks.pipsection import requirement_lines
 
     lock_file = project.root / "conda-lock.yml"
     if not lock_file.is_file():

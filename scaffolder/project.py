@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import tomlfile
-from .errors import ProjectNotFound, UsageError
-from .fsutil import atomic_write_text
+from scaffolder import tomlfile
+from scaffolder.errors import ProjectNotFound, UsageError
+from scaffolder.fsutil import atomic_write_text
 
 PYPROJECT = "pyproject.toml"
 TABLE = "scaffolder"

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import EnvError, UsageError
+from scaffolder.errors import EnvError, UsageError
 
 _NAME = re.compile(r"^python(3)\.(\d+)$")
 _VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.\d+)?$")

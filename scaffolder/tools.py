@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import ScaffolderError
-from .indexes import IndexConfig, unreachable_index
-from .tool_errors import INDEX_HINT, NOT_FOUND_PREFIXES, summarize
+from scaffolder.errors import ScaffolderError
+from scaffolder.indexes import IndexConfig, unreachable_index
+from scaffolder.tool_errors import INDEX_HINT, NOT_FOUND_PREFIXES, summarize
 
 
 @lru_cache(maxsize=1)

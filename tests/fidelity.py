@@ -81,7 +81,7 @@ def read_variables(template_dir: Path) -> dict:
 
 def name_variable(variables: dict) -> str | None:
     """The variable NAME fills, as scaffolder decides it."""
-    from scaffolder.templates import name_variable as decide
+    from scaffolder.templates.sources import name_variable as decide
 
     return decide(variables)
 
@@ -89,7 +89,7 @@ def name_variable(variables: dict) -> str | None:
 def needs_trust(template_dir: Path, variables: dict) -> bool:
     """Hooks, or ``_extensions`` other than cookiecutter's own built-ins, are code: scaffolder needs --trust.
     A template offering nested templates needs it when any of them does."""
-    from scaffolder.templates import nested_templates
+    from scaffolder.templates.sources import nested_templates
 
     for where in [Path(template_dir), *nested_templates(Path(template_dir))]:
         if (where / "hooks").is_dir():
@@ -103,7 +103,7 @@ def needs_trust(template_dir: Path, variables: dict) -> bool:
 def chosen_variables(template_dir: Path, variables: dict) -> dict:
     """The variables of the template --no-input renders: nested templates (the ``templates`` key) pick
     their first entry, and cookiecutter hands NAME on to it."""
-    from scaffolder.templates import nested_templates
+    from scaffolder.templates.sources import nested_templates
 
     nested = nested_templates(Path(template_dir))
     while nested:

@@ -1,7 +1,7 @@
 import pytest
 
-from scaffolder.answers import load_answers_file, parse_set, parse_value
 from scaffolder.errors import InvalidAnswer
+from scaffolder.templates.answers import load_answers_file, parse_set, parse_value
 
 
 @pytest.mark.parametrize(

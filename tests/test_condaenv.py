@@ -8,8 +8,9 @@ import conda_channel as cc
 import pytest
 import yaml
 
-from scaffolder import condaenv, condalock
+from scaffolder.envs import conda_manager as condaenv
 from scaffolder.envs.rattler import RattlerBackend
+from scaffolder.locks import condalock
 from scaffolder.transaction import Transaction
 
 pytestmark = pytest.mark.skipif(not RattlerBackend.available(), reason="py-rattler is not installed")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from scaffolder import condalock
 from scaffolder.errors import LockError, UsageError
+from scaffolder.locks import condalock
 
 PLATFORMS = ("linux-64", "osx-arm64", "win-64")
 

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from scaffolder import config
 from scaffolder.cli import cli
 from scaffolder.errors import UsageError
-from scaffolder.generate import NewOptions, create_project
+from scaffolder.lifecycle.new import NewOptions, create_project
 from scaffolder.project import Project
 
 

@@ -11,11 +11,11 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
-from scaffolder import generate
 from scaffolder.cli import cli
-from scaffolder.env_steps import STEPS
+from scaffolder.envs.new_steps import STEPS
 from scaffolder.errors import ScaffolderError, StepFailed
-from scaffolder.generate import NewOptions, create_project
+from scaffolder.lifecycle import new as generate
+from scaffolder.lifecycle.new import NewOptions, create_project
 from scaffolder.project import Project
 
 pytest_plugins = ["envfixtures"]
@@ -128,7 +128,7 @@ def test_new_tree_is_the_render_plus_env_locks_and_git_with_shareable_modes(temp
     finally:
         os.umask(old_umask)
     project = result.project_dir
-    from scaffolder.environment import expected_packages
+    from scaffolder.envs.manager import expected_packages
 
     locks = result.summary["locks"]  # every lock file new reports having written
     assert {"requirements.lock", "requirements-dev.lock"} <= set(locks)

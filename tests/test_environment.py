@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from conftest import REPO
 from wheelhouse import write_project
 
-from scaffolder import lockfile
 from scaffolder.cli import cli
 from scaffolder.envs import get_backend
 from scaffolder.errors import EXIT_DRIFT
+from scaffolder.locks import lockfile
 from scaffolder.mutex import project_mutex
 from scaffolder.project import Project
 

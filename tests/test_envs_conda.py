@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from scaffolder import condalock
 from scaffolder.envs import conda
 from scaffolder.envs.rattler import RattlerBackend
 from scaffolder.errors import EnvError, UsageError
+from scaffolder.locks import condalock
 
 
 def stand_in(directory: Path, name: str) -> Path:

@@ -15,9 +15,9 @@ import conda_channel as cc
 import pytest
 from wheelhouse import make_wheel
 
-from scaffolder import condalock
 from scaffolder.envs.rattler import RattlerBackend
 from scaffolder.errors import EnvError, LockError
+from scaffolder.locks import condalock
 
 pytestmark = pytest.mark.skipif(not RattlerBackend.available(), reason="py-rattler is not installed")
 HERE = condalock.current_platform()

@@ -5,9 +5,9 @@ import subprocess
 import pytest
 from wheelhouse import PY, make_wheel
 
-from scaffolder import lockfile
 from scaffolder.envs import get_backend
 from scaffolder.errors import EnvError
+from scaffolder.locks import lockfile
 from scaffolder.pythons import find_interpreters
 
 pytest_plugins = ["envfixtures"]

@@ -87,7 +87,7 @@ def test_json_has_the_summary_and_the_templates_next_steps(tmp_path, git_config)
 
 
 def test_a_template_without_next_steps_gets_generic_ones_with_answers_filled_in(tmp_path, git_config):
-    from scaffolder.summary import GENERIC_NEXT_STEPS
+    from scaffolder.lifecycle.summary import GENERIC_NEXT_STEPS
 
     plain = make_template(tmp_path / "plain", {"a.txt": "x"})
     declared = make_template(tmp_path / "declared", {"a.txt": "x"},

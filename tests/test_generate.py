@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from conftest import make_template, snapshot
 
-from scaffolder import generate
 from scaffolder.errors import DestinationExists, InvalidAnswer, StepFailed, TemplateError, UnsafePath, UntrustedTemplate
-from scaffolder.generate import NewOptions, create_project
+from scaffolder.lifecycle import new as generate
+from scaffolder.lifecycle.new import NewOptions, create_project
 from scaffolder.project import Project
 
 

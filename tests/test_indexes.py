@@ -80,9 +80,9 @@ def test_team_index_from_scaffolder_settings(monkeypatch):
 
 def test_uv_honours_pip_conf_like_pip(tmp_path, offline, monkeypatch):
     """pip.conf's find-links holds a newer build than the index: pip takes it, and so must uv."""
-    from scaffolder import lockfile
-    from scaffolder.locking import lock_project
-    from scaffolder.platforms import current_platform
+    from scaffolder.locks import lockfile
+    from scaffolder.locks.locking import lock_project
+    from scaffolder.locks.platforms import current_platform
     from scaffolder.project import Project
 
     index_files, wheels = tmp_path / "index-files", tmp_path / "wheels"

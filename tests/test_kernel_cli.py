@@ -8,8 +8,9 @@ from childenv import make_env
 from click.testing import CliRunner
 from test_kernels import run_in_kernel
 
-from scaffolder import kernels, project_kernel
 from scaffolder.cli import cli
+from scaffolder.kernels import project as project_kernel
+from scaffolder.kernels import specs as kernels
 from scaffolder.project import Project, write_settings
 
 

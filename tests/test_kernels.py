@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from childenv import make_env
 
-from scaffolder import kernels
 from scaffolder.errors import InvalidName, KernelError
+from scaffolder.kernels import specs as kernels
 
 
 def run_in_kernel(name: str, code: str) -> str:
@@ -284,6 +284,6 @@ def test_default_kernel_dirs_match_jupyter_client(monkeypatch, tmp_path):
 
 
 def test_listing_does_not_import_ipython():
-    code = "import sys; from scaffolder import kernels; kernels.list_kernels(); print('IPython' in sys.modules)"
+    code = "import sys; from scaffolder.kernels import specs; specs.list_kernels(); print('IPython' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "False"

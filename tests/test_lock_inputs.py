@@ -1,7 +1,7 @@
 import pytest
 
 from scaffolder.errors import LockError, UsageError
-from scaffolder.lock_inputs import fingerprint, gather
+from scaffolder.locks.inputs import fingerprint, gather
 
 PYPROJECT = {
     "project": {

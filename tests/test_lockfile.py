@@ -1,7 +1,7 @@
 import pytest
 
-from scaffolder import lockfile
 from scaffolder.errors import LockError
+from scaffolder.locks import lockfile
 
 H1 = "sha256:" + "a" * 64
 H2 = "sha256:" + "b" * 64

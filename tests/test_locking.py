@@ -5,13 +5,13 @@ import sys
 import pytest
 from wheelhouse import PY, make_simple_index, make_wheel, serve, write_project
 
-from scaffolder import lockfile
-from scaffolder.environment import install_locked
 from scaffolder.envs import get_backend
+from scaffolder.envs.manager import install_locked
 from scaffolder.errors import LockError
-from scaffolder.lock_inputs import gather
-from scaffolder.locking import DEV_LOCK, MAIN_LOCK, PYLOCK, PYLOCK_DEV, fingerprints, lock_project, lock_state
-from scaffolder.platforms import current_platform
+from scaffolder.locks import lockfile
+from scaffolder.locks.inputs import gather
+from scaffolder.locks.locking import DEV_LOCK, MAIN_LOCK, PYLOCK, PYLOCK_DEV, fingerprints, lock_project, lock_state
+from scaffolder.locks.platforms import current_platform
 from scaffolder.project import Project
 
 pytest_plugins = ["envfixtures"]
@@ -96,7 +96,7 @@ def test_upgrade_moves_everything(tmp_path, offline):
 
 
 def _universal_states(root):
-    from scaffolder.platforms import DEFAULT_PLATFORMS
+    from scaffolder.locks.platforms import DEFAULT_PLATFORMS
 
     return _states(root, DEFAULT_PLATFORMS)
 

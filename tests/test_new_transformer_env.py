@@ -14,8 +14,8 @@ import sys
 import pytest
 from conftest import REPO
 
-from scaffolder import lockfile
 from scaffolder.envs import get_backend
+from scaffolder.locks import lockfile
 
 pytestmark = [pytest.mark.slow, pytest.mark.torch]
 

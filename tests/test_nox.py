@@ -122,8 +122,8 @@ def test_conda_project_installs_its_explicit_lock(tmp_path, monkeypatch, tmp_pat
     import conda_channel as cc
     from click.testing import CliRunner
 
-    from scaffolder import condalock
     from scaffolder.cli import cli
+    from scaffolder.locks import condalock
 
     monkeypatch.setenv("RATTLER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rattler-cache"))
     monkeypatch.setenv("SCAFFOLDER_CONDA_CHANNELS", channel.as_uri())

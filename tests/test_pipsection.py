@@ -8,8 +8,8 @@ import conda_channel as cc
 import pytest
 from wheelhouse import make_wheel
 
-from scaffolder import pipsection
 from scaffolder.errors import EnvError, LockError
+from scaffolder.locks import pipsection
 
 
 @pytest.mark.parametrize(

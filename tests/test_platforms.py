@@ -1,9 +1,9 @@
-"""Platform names, their markers and which wheels they install (scaffolder.platforms)."""
+"""Platform names, their markers and which wheels they install (scaffolder.locks.platforms)."""
 
 import pytest
 
 from scaffolder.errors import UsageError
-from scaffolder.platforms import (
+from scaffolder.locks.platforms import (
     DEFAULT_PLATFORMS,
     current_platform,
     marker_environment,

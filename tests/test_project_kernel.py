@@ -6,9 +6,11 @@ import pytest
 from childenv import make_env
 from test_kernels import run_in_kernel
 
-from scaffolder import generate, kernels, project_kernel
 from scaffolder.errors import EnvError, StepFailed
-from scaffolder.generate import NewOptions, create_project
+from scaffolder.kernels import project as project_kernel
+from scaffolder.kernels import specs as kernels
+from scaffolder.lifecycle import new as generate
+from scaffolder.lifecycle.new import NewOptions, create_project
 from scaffolder.project import Project
 
 
@@ -96,7 +98,7 @@ def test_a_rolled_back_new_restores_the_stale_kernel_it_replaced(tmp_path, monke
 def test_new_installs_ipykernel_through_the_lock_and_env_remove_unregisters(tmp_path):
     # The real steps, no stand-ins: the minimal template's dev group lacks ipykernel, so the kernel
     # step adds it there, locks again (hashed) and syncs the env before registering.
-    from scaffolder.environment import VenvManager
+    from scaffolder.envs.manager import VenvManager
 
     result = create_project(NewOptions(name="demo-app", template="minimal", output_dir=tmp_path, env="venv"))
     project = Project.load(result.project_dir)

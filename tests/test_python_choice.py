@@ -12,7 +12,7 @@ import pytest
 from pythonlayout import newest, next_minor, runs
 from test_environment import error_of, sc
 
-from scaffolder import lockfile
+from scaffolder.locks import lockfile
 from scaffolder.project import Project
 from scaffolder.pythons import current_version
 

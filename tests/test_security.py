@@ -393,8 +393,8 @@ def test_update_refuses_a_ref_starting_with_dash(run, updatable):
 
 def test_update_asks_at_the_prompt_and_a_no_refuses(run, updatable, tmp_path):
     from scaffolder.errors import UntrustedTemplate
+    from scaffolder.lifecycle.update import update_project
     from scaffolder.project import Project
-    from scaffolder.update import update_project
 
     tpl, project = updatable
     (tpl / "hooks").mkdir()

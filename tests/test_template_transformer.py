@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import run_generated_tests
 
-from scaffolder.generate import NewOptions, create_project
+from scaffolder.lifecycle.new import NewOptions, create_project
 
 pytestmark = pytest.mark.torch  # the generated tests run in this interpreter
 

@@ -8,8 +8,8 @@ import pytest
 from childenv import make_env
 from conftest import REPO, make_template
 
-from scaffolder import templates as tpl
 from scaffolder.errors import TemplateError
+from scaffolder.templates import sources as tpl
 
 
 def test_builtins_are_listed_with_descriptions():

@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from scaffolder.errors import LockError, UsageError
-from scaffolder.torch_variant import (
+from scaffolder.locks.torch_variant import (
     DEFAULT_INDEX,
     check_locked_torch,
     choose_variant,
@@ -109,7 +109,7 @@ def test_locked_torch_must_be_the_requested_build():
 
 
 def test_local_variant_pin_takes_the_newest_fitting_wheel(tmp_path):
-    from scaffolder.torch_variant import local_variant_pin
+    from scaffolder.locks.torch_variant import local_variant_pin
 
     for name in ("torch-2.12.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl",
                  "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl",

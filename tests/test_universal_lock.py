@@ -16,11 +16,11 @@ import pytest
 from click.testing import CliRunner
 from wheelhouse import PLATFORM_TAGS, PY, UV_TARGETS, build_platform_index, make_simple_index, write_project
 
-from scaffolder import lockfile
 from scaffolder.cli import cli
 from scaffolder.errors import LockError
-from scaffolder.locking import DEV_LOCK, MAIN_LOCK, PYLOCK, PYLOCK_DEV, lock_project
-from scaffolder.platforms import DEFAULT_PLATFORMS, current_platform
+from scaffolder.locks import lockfile
+from scaffolder.locks.locking import DEV_LOCK, MAIN_LOCK, PYLOCK, PYLOCK_DEV, lock_project
+from scaffolder.locks.platforms import DEFAULT_PLATFORMS, current_platform
 from scaffolder.project import Project
 from scaffolder.tools import find_uv
 
@@ -154,8 +154,8 @@ def test_lock_platform_env_sync_and_check_through_the_cli(tmp_path, platform_ind
 
 def _single_platform_lock(root, pins):
     """The lock scaffolder wrote before universal locks: format 1, no platforms, no markers."""
-    from scaffolder.lock_inputs import gather
-    from scaffolder.locking import fingerprints
+    from scaffolder.locks.inputs import gather
+    from scaffolder.locks.locking import fingerprints
 
     main_fp, _ = fingerprints(gather(root, Project.load(root).pyproject), PY, "cpu")
     lock = lockfile.Lock(pins={p.name: p for p in pins},
@@ -191,7 +191,7 @@ def test_a_single_platform_lock_is_reported_and_converted_keeping_its_pins(tmp_p
 
 
 def test_pylock_toml_installs_with_uv_on_every_platform_and_edits_are_refused(tmp_path, platform_index):
-    from scaffolder import pylock
+    from scaffolder.locks import pylock
 
     _, url = platform_index
     root = write_project(tmp_path / "p", deps=["sc-native<2"], dev=["sc-beta"])
@@ -278,7 +278,7 @@ def test_one_lock_carries_cpu_and_cuda_torch_and_each_machine_gets_its_build(tmp
     assert settings["torch"] == "cpu" and settings["torch_variants"] == ["cu126"]
     main = lockfile.read_verified(root / MAIN_LOCK)
     cuda = lockfile.read_verified(root / "requirements.cu126.lock")
-    from scaffolder.platforms import marker_environment
+    from scaffolder.locks.platforms import marker_environment
 
     def torch_on(lock, platform):
         return lock.select(marker_environment(platform, PY)).versions().get("torch")
@@ -321,7 +321,7 @@ def test_a_local_wheelhouse_build_is_pinned_only_where_it_fits(tmp_path, offline
     monkeypatch.setenv("PIP_FIND_LINKS", str(wheelhouse))
     root = write_project(tmp_path / "p", deps=["torch==2.13.0"])
     _lock(root, platforms=["linux-x86_64", "macos-arm64"])
-    from scaffolder.platforms import marker_environment
+    from scaffolder.locks.platforms import marker_environment
 
     lock = lockfile.read_verified(root / MAIN_LOCK)
     got = {p: lock.select(marker_environment(p, PY)).versions()["torch"] for p in ("linux-x86_64", "macos-arm64")}
@@ -347,7 +347,7 @@ def test_real_pypi_project_locks_for_every_default_platform(tmp_path, monkeypatc
     result = _lock(root)
     assert result.platforms == DEFAULT_PLATFORMS
     lock = lockfile.read_verified(root / MAIN_LOCK)
-    from scaffolder.platforms import marker_environment
+    from scaffolder.locks.platforms import marker_environment
 
     for platform in DEFAULT_PLATFORMS:
         assert {"numpy", "click"} <= set(lock.select(marker_environment(platform, PY)).versions())

@@ -8,9 +8,9 @@ from click.testing import CliRunner
 from conftest import make_template
 
 from scaffolder.cli import cli
-from scaffolder.generate import NewOptions, create_project
+from scaffolder.lifecycle.new import NewOptions, create_project
+from scaffolder.lifecycle.update import DirtyTree, update_project
 from scaffolder.project import Project
-from scaffolder.update import DirtyTree, update_project
 
 CONFIG_V1 = "# settings\nlr = 1\nbatch = 8\n\n# schedule\nwarmup = 10\nepochs = 3\n"
 CONFIG_V2 = CONFIG_V1.replace("batch = 8", "batch = 16")
@@ -46,7 +46,7 @@ def setup(tmp_path):
 
 
 def test_newer_template_version_is_reported(setup):
-    from scaffolder.update import newer_template_version
+    from scaffolder.lifecycle.update import newer_template_version
 
     tpl, project, v1, v2 = setup
     assert newer_template_version(Project.load(project)) == v2
@@ -119,7 +119,7 @@ def test_changed_dependencies_are_relocked(tmp_path, monkeypatch):
 
     import wheelhouse as wh
 
-    from scaffolder import lockfile
+    from scaffolder.locks import lockfile
 
     files, _ = wh.build_standard_index(tmp_path / "index")
     for key, value in wh.offline_environ(dict(os.environ), find_links=files).items():

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from ..console import print_json
+from scaffolder.console import print_json
 
 
 @click.command()
@@ -12,10 +12,10 @@ def check(as_json) -> None:
 
     Exits 0 when all is well and 3 when something drifted, after printing what.
     """
-    from ..checks import run_checks
-    from ..environment import load_settings
-    from ..errors import DriftFound
-    from ..project import Project
+    from scaffolder.envs.manager import load_settings
+    from scaffolder.errors import DriftFound
+    from scaffolder.lifecycle.checks import run_checks
+    from scaffolder.project import Project
 
     project = Project.find()
     results = run_checks(project, load_settings(project))

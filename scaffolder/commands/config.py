@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from ..console import print_json
+from scaffolder.console import print_json
 
 
 @click.group()
@@ -14,9 +14,9 @@ def config() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def show(as_json: bool) -> None:
     """Print every effective setting with its source (cli, env, project, file, default)."""
-    from .. import config as cfg
-    from ..errors import ProjectNotFound
-    from ..project import Project
+    from scaffolder import config as cfg
+    from scaffolder.errors import ProjectNotFound
+    from scaffolder.project import Project
 
     try:
         project = Project.find()

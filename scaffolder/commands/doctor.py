@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from ..console import print_json
+from scaffolder.console import print_json
 
 
 @click.command()
@@ -10,8 +10,8 @@ from ..console import print_json
 def doctor(as_json) -> None:
     """Check this machine for what `new` needs: Pythons, installers, GPU and torch builds, package
     indexes, git and Jupyter kernel directories. Exits 1 when something `new` needs is missing."""
-    from ..doctor import diagnose, render
-    from ..errors import NotReady
+    from scaffolder.errors import NotReady
+    from scaffolder.lifecycle.doctor import diagnose, render
 
     report = diagnose()
     if as_json:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from ..console import current_reporter, print_json
+from scaffolder.console import current_reporter, print_json
 
 _BACKEND = click.option("--backend", type=click.Choice(["venv", "conda"]), default=None,
                         help="Environment kind  [default: the project's, else venv]")
@@ -11,8 +11,8 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print the result a
 
 def _context(**cli):
     """The project (found from the current directory upward), its settings and its env manager."""
-    from ..environment import load_settings, manager_for
-    from ..project import Project
+    from scaffolder.envs.manager import load_settings, manager_for
+    from scaffolder.project import Project
 
     project = Project.find()
     settings = load_settings(project, **cli)
@@ -21,7 +21,7 @@ def _context(**cli):
 
 def _locked(method: str, cli: dict, **kwargs):
     """Run the manager's ``method`` while holding the project's lock; return (result, reporter)."""
-    from ..mutex import project_mutex
+    from scaffolder.mutex import project_mutex
 
     project, settings, manager = _context(**cli)
     reporter = current_reporter()

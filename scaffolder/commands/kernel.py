@@ -4,12 +4,12 @@ from pathlib import Path
 
 import click
 
-from ..console import current_reporter, print_json
+from scaffolder.console import current_reporter, print_json
 
 
 def _project_or_none():
-    from ..errors import ProjectNotFound
-    from ..project import Project
+    from scaffolder.errors import ProjectNotFound
+    from scaffolder.project import Project
 
     try:
         return Project.find()
@@ -35,9 +35,9 @@ def kernel() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def register(name, display_name, location, prefix, replace, as_json) -> None:
     """Register a kernel that runs the project's environment."""
-    from .. import project_kernel
-    from ..errors import UsageError
-    from ..project import Project
+    from scaffolder.errors import UsageError
+    from scaffolder.kernels import project as project_kernel
+    from scaffolder.project import Project
 
     project = Project.find()
     if prefix is not None and location is not None:
@@ -65,7 +65,8 @@ def register(name, display_name, location, prefix, replace, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def list_(as_json) -> None:
     """Every kernelspec Jupyter finds, with its interpreter and whether it still exists."""
-    from .. import kernels, project_kernel
+    from scaffolder.kernels import project as project_kernel
+    from scaffolder.kernels import specs as kernels
 
     found = kernels.list_kernels(project_kernel.search_dirs(_project_or_none()))
     if as_json:
@@ -82,7 +83,8 @@ def list_(as_json) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the removed kernel as JSON.")
 def remove(name, as_json) -> None:
     """Remove kernel NAME (and forget it, if it is the project's kernel)."""
-    from .. import kernels, project_kernel
+    from scaffolder.kernels import project as project_kernel
+    from scaffolder.kernels import specs as kernels
 
     project = _project_or_none()
     info = kernels.remove(name, project_kernel.search_dirs(project))
@@ -99,8 +101,9 @@ def remove(name, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def prune(dry_run, as_json) -> None:
     """Remove kernels whose interpreter no longer exists."""
-    from .. import kernels, project_kernel
-    from ..errors import KernelError
+    from scaffolder.errors import KernelError
+    from scaffolder.kernels import project as project_kernel
+    from scaffolder.kernels import specs as kernels
 
     removed, failed = kernels.prune(dry_run, project_kernel.search_dirs(_project_or_none()))
     if as_json:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from ..console import current_reporter, print_json
+from scaffolder.console import current_reporter, print_json
 
 
 @click.command()
@@ -30,13 +30,13 @@ from ..console import current_reporter, print_json
 def lock(upgrade, upgrade_packages, torch, installer, platforms, extras, all_extras, no_extras, backend, check_only,
          as_json) -> None:
     """Pin the project's dependencies with hashes into requirements.lock and requirements-dev.lock."""
-    from ..environment import load_settings, manager_for
-    from ..errors import DriftFound, UsageError
-    from ..lock_inputs import ALL_EXTRAS
-    from ..mutex import project_mutex
-    from ..platforms import parse_platforms
-    from ..project import Project
-    from ..torch_variant import validate_variant
+    from scaffolder.envs.manager import load_settings, manager_for
+    from scaffolder.errors import DriftFound, UsageError
+    from scaffolder.locks.inputs import ALL_EXTRAS
+    from scaffolder.locks.platforms import parse_platforms
+    from scaffolder.locks.torch_variant import validate_variant
+    from scaffolder.mutex import project_mutex
+    from scaffolder.project import Project
 
     torch_variants = None
     if torch is not None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from ..console import current_reporter, is_interactive, print_json
+from scaffolder.console import current_reporter, is_interactive, print_json
 
 
 @click.command()
@@ -48,11 +48,11 @@ def new(name, template, output_dir, sets, answers_file, no_input, checkout, env,
     NAME answers the template's project_name (a display name such as "My Lib" is fine); the template
     derives its other names from it.
     """
-    from ..answers import parse_set
-    from ..config import load
-    from ..environment import manager_for
-    from ..generate import NewOptions, create_project
-    from ..torch_variant import validate_variant
+    from scaffolder.config import load
+    from scaffolder.envs.manager import manager_for
+    from scaffolder.lifecycle.new import NewOptions, create_project
+    from scaffolder.locks.torch_variant import validate_variant
+    from scaffolder.templates.answers import parse_set
 
     interactive = is_interactive() and not no_input
     if name is None:
@@ -94,7 +94,7 @@ def new(name, template, output_dir, sets, answers_file, no_input, checkout, env,
             click.echo(f"  {rel}")
         click.echo("steps: " + " -> ".join(result.steps))
         return
-    from ..summary import render
+    from scaffolder.lifecycle.summary import render
 
     reporter.show_timings()
     summary = "\n".join(render(result))

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import click
 
-from ..console import current_reporter, print_json
+from scaffolder.console import current_reporter, print_json
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def templates(as_json: bool) -> None:
     """List built-in templates and those installed plugins register."""
-    from ..templates import list_templates
+    from scaffolder.templates.sources import list_templates
 
     infos, warnings = list_templates()
     for warning in warnings:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from ..console import current_reporter, is_interactive, print_json
+from scaffolder.console import current_reporter, is_interactive, print_json
 
 
 @click.command()
@@ -17,9 +17,9 @@ from ..console import current_reporter, is_interactive, print_json
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def update(to, allow_dirty, no_input, trust, allow_outside_links, dry_run, as_json) -> None:
     """Re-apply the project's template at a newer version, keeping your edits (3-way merge)."""
-    from ..errors import DriftFound
-    from ..project import Project
-    from ..update import update_project
+    from scaffolder.errors import DriftFound
+    from scaffolder.lifecycle.update import update_project
+    from scaffolder.project import Project
 
     reporter = current_reporter()
     project = Project.find()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from .base import EnvBackend
+from scaffolder.envs.base import EnvBackend
 
 # name -> "module:class" (or a factory that returns a backend)
 BACKENDS: dict[str, str] = {
@@ -20,7 +20,7 @@ BACKENDS: dict[str, str] = {
 
 
 def get_backend(name: str) -> EnvBackend:
-    from ..errors import UsageError
+    from scaffolder.errors import UsageError
 
     target = BACKENDS.get(name)
     if target is None:

@@ -27,10 +27,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..condalock import MAPPING_FILE, read_lock, source_path, write_lock
-from ..errors import EnvError, LockError, UsageError
-from ..fsutil import temporary_dir_beside
-from .condabase import CondaEngine, default_envs_dirs
+from scaffolder.envs.condabase import CondaEngine, default_envs_dirs
+from scaffolder.errors import EnvError, LockError, UsageError
+from scaffolder.fsutil import temporary_dir_beside
+from scaffolder.locks.condalock import MAPPING_FILE, read_lock, source_path, write_lock
 
 if TYPE_CHECKING:  # pragma: no cover
     from conda_lock.lockfile.v2prelim.models import LockedDependency, Lockfile
@@ -108,7 +108,7 @@ def select_engine(
 
 
 def _rattler() -> CondaEngine:
-    from .rattler import RattlerBackend
+    from scaffolder.envs.rattler import RattlerBackend
 
     if not RattlerBackend.available():
         raise EnvError("no conda engine: no micromamba, mamba or conda on PATH and py-rattler is not installed",

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..condalock import build_string, current_platform, locked_packages, read_lock, require_platform
-from ..errors import EnvError
-from ..pipsection import conda_files, install_pip, pip_installed, site_packages
-from .base import EnvBackend
+from scaffolder.envs.base import EnvBackend
+from scaffolder.errors import EnvError
+from scaffolder.locks.condalock import build_string, current_platform, locked_packages, read_lock, require_platform
+from scaffolder.locks.pipsection import conda_files, install_pip, pip_installed, site_packages
 
 if TYPE_CHECKING:  # pragma: no cover
     from conda_lock.lockfile.v2prelim.models import LockedDependency, Lockfile

@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
-from .. import __version__
-from ..condalock import (
+from scaffolder import __version__
+from scaffolder.envs.condabase import CondaEngine
+from scaffolder.errors import EnvError, LockError, UsageError
+from scaffolder.locks.condalock import (
     archive_stem,
     build_string,
     conda_to_pypi,
@@ -38,9 +40,7 @@ from ..condalock import (
     virtual_packages_for,
     write_lock,
 )
-from ..errors import EnvError, LockError, UsageError
-from ..pipsection import lock_pip
-from .condabase import CondaEngine
+from scaffolder.locks.pipsection import lock_pip
 
 if TYPE_CHECKING:  # pragma: no cover
     from conda_lock.lockfile.v2prelim.models import LockedDependency, Lockfile

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..console import current_reporter
-from ..errors import EnvError
-from ..indexes import load_index_config, uv_environ, uv_index_args
-from ..tools import find_uv, run
-from .venv import VenvBackend
+from scaffolder.console import current_reporter
+from scaffolder.envs.venv import VenvBackend
+from scaffolder.errors import EnvError
+from scaffolder.indexes import load_index_config, uv_environ, uv_index_args
+from scaffolder.tools import find_uv, run
 
 
 class UvBackend(VenvBackend):

@@ -13,8 +13,8 @@ import sys
 from email.parser import HeaderParser
 from pathlib import Path
 
-from ..lockfile import canonical_name
-from .base import EnvBackend
+from scaffolder.envs.base import EnvBackend
+from scaffolder.locks.lockfile import canonical_name
 
 # Test suites that packages ship but nothing imports at run time; compiling them is about a third of
 # the compile time of an ML env (torch, transformers, pandas, scipy, sympy).
@@ -28,7 +28,7 @@ def compile_bytecode(explicit: bool | None = None) -> bool:
     PYTHONDONTWRITEBYTECODE: --compile-bytecode, SCAFFOLDER_COMPILE_BYTECODE=1 or ``compile_bytecode = true``."""
     if explicit is not None:
         return explicit
-    from ..config import load
+    from scaffolder.config import load
 
     value = load().get("compile_bytecode")
     if isinstance(value, bool):

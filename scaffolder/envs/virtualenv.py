@@ -10,12 +10,12 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from .. import lockfile
-from ..console import current_reporter
-from ..errors import EnvError
-from ..indexes import load_index_config, pip_index_args
-from ..tools import python_module_cmd, run
-from .venv import VenvBackend
+from scaffolder.console import current_reporter
+from scaffolder.envs.venv import VenvBackend
+from scaffolder.errors import EnvError
+from scaffolder.indexes import load_index_config, pip_index_args
+from scaffolder.locks import lockfile
+from scaffolder.tools import python_module_cmd, run
 
 
 class VirtualenvBackend(VenvBackend):

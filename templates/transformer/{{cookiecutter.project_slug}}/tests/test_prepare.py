@@ -71,6 +71,11 @@ def test_result_does_not_depend_on_the_number_of_processes(tmp_path):
     assert np.array_equal(stream(tmp_path / "one"), stream(tmp_path / "two"))
     eot = one["tokenizer"]["separator"]
     assert len(eot) == 1 and int((stream(tmp_path / "one") == eot[0]).sum()) == 4 + 200  # files + rows
+    # Pieces are cut where byte-level BPE splits anyway: the ids are each document's, encoded whole.
+    tok = D.load_tokenizer(tmp_path / "one" / "tokenizer.json")
+    rows = [json.loads(line)["text"] for line in (tmp_path / "texts" / "rows.jsonl").read_text().splitlines()]
+    docs = [p.read_text() for p in sorted((tmp_path / "texts").glob("*.txt"))] + rows
+    assert stream(tmp_path / "one").tolist() == [i for doc in docs for i in [*tok.encode(doc), eot[0]]]
 
 
 def test_same_settings_are_reused_other_settings_refused(tmp_path, capsys):

@@ -16,10 +16,13 @@ Tokenizer: ``char``, ``bpe`` (byte-level, trained on the corpus), ``wordpiece`` 
 corpus: for ``pretrain``), a tokenizer.json file or save_pretrained folder, or a hub name such as ``gpt2``
 (online). bpe and wordpiece are trained on the first ``tokenizer_sample_mb`` MB of the corpus.
 
-How it scales: the corpus is cut into pieces of about ``chunk_mb`` MB at line breaks, and ``workers``
-processes encode them, each writing its ids straight to disk. Peak memory is a few pieces per process,
-whatever the size of the corpus. The cut points do not depend on the number of workers, so neither does
-the result. The last ``val_fraction`` of the tokens is the validation split (nanoGPT's convention).
+How it scales: the corpus is cut into pieces of at most ``chunk_mb`` MB (smaller for a small corpus, so
+that there are 32 or more), just before line breaks that a non-space follows, where the tokenisers
+split anyway: the ids are those of each document encoded whole. ``workers`` processes encode the
+pieces, each writing its ids straight to disk, so peak memory is a few pieces per process whatever the
+size of the corpus, and the result does not depend on the number of processes. The last
+``val_fraction`` of the tokens is the validation split (nanoGPT's convention). Called from a script
+with workers > 1, put the call under ``if __name__ == "__main__":`` (the processes are spawned).
 
 OUT (built in a temporary folder beside it, then renamed: an OUT that exists is complete):
     manifest.json    tokenizer (kind, sha256 fingerprint, vocab size, separator), dtype, token counts,
@@ -57,7 +60,7 @@ SEPARATOR_TOKENS = ("<|endoftext|>", "</s>", "[SEP]", "<eos>", "<|end_of_text|>"
 TEXT_SUFFIXES = (".txt",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
-_SEGMENT = 1 << 16  # characters per encode() input: bounded memory, and rayon has work to share
+_SEGMENT = 1 << 10  # characters per encode() input: bounded memory; short inputs also encode faster
 _BATCH_CHARS = 1 << 20  # characters per encode_batch() call
 
 
@@ -71,7 +74,7 @@ class PrepareConfig:
     data_split: str = "train"  # datasets split to read
     val_fraction: float = 0.1  # the last share of the tokens, held out
     workers: int = 0  # encoding processes; 0: one per CPU core
-    chunk_mb: float = 16.0  # text per work unit
+    chunk_mb: float = 16.0  # most text per work unit (and shard file)
     tokenizer_sample_mb: float = 256.0  # text a bpe/wordpiece tokenizer is trained on
 
 
@@ -189,18 +192,27 @@ class Piece:
 
 
 def _cut(f: Any, pos: int, size: int, rows: bool) -> int:
-    """The first cut point at or after ``pos``: just after a line break. For text, one followed by a
-    non-space: byte-level BPE, WordPiece and char tokenisers split there anyway, so cutting changes no
-    ids. Rows (JSONL) can be cut after any line break."""
+    """The first cut point at or after ``pos``. For text: just before a line break that a non-space
+    follows. Byte-level BPE (GPT-2's pre-tokenizer keeps such a line break as a token of its own),
+    WordPiece and char tokenisers split there anyway, so cutting changes no ids. Rows (JSONL): just
+    after any line break."""
     window = 1 << 20
     while True:
         f.seek(pos)
         buf = f.read(window)
         if not buf:
             return size
-        m = re.search(rb"\n", buf) if rows else re.search(rb"\n(?=\S)", buf) or re.search(rb"\n", buf)
-        if m:
-            return pos + m.end()
+        if rows:
+            m = re.search(rb"\n", buf)
+            if m:
+                return pos + m.end()
+        else:
+            m = re.search(rb"\r?\n(?=\S)", buf)
+            if m:
+                return pos + m.start()
+            m = re.search(rb"\n", buf)  # only indented lines in a megabyte: any line break
+            if m:
+                return pos + m.end()
         if not rows:  # a megabyte without a line break: cut at a character boundary
             i = next((i for i, b in enumerate(buf) if b & 0xC0 != 0x80), len(buf))
             return pos + i
@@ -273,13 +285,19 @@ def corpus_files(spec: str) -> list[Path] | None:
     return [path]
 
 
-def corpus_pieces(cfg: PrepareConfig) -> list[Piece]:
-    chunk = max(1, int(cfg.chunk_mb * 2**20))
+def unit_bytes(chunk_mb: float, total: int) -> int:
+    """Work per task: ``chunk_mb``, smaller for a small corpus (at least 32 tasks, of 1 MB or more), so
+    the processes share the work evenly. A function of the corpus alone, not of the process count."""
+    return max(1, min(int(chunk_mb * 2**20), max(2**20, total // 32)))
+
+
+def corpus_pieces(cfg: PrepareConfig) -> tuple[list[Piece], int]:
+    """(the corpus cut into pieces, the bytes a unit of work should hold)."""
     if cfg.corpus == "synthetic":
         from .data import synthetic_text
 
         text = synthetic_text()
-        return [Piece("inline", text, 0, len(text), True, len(text))]
+        return [Piece("inline", text, 0, len(text), True, len(text))], len(text)
     files = corpus_files(cfg.corpus)
     if files is None:
         ds = _load_dataset(cfg.corpus, cfg.data_split)
@@ -287,18 +305,20 @@ def corpus_pieces(cfg: PrepareConfig) -> list[Piece]:
         if n == 0:
             raise ConfigError(f"dataset {cfg.corpus!r} split {cfg.data_split!r} is empty")
         nbytes = getattr(getattr(ds, "data", None), "nbytes", 0) or n * 1000
-        rows = max(1, int(chunk * n / max(nbytes, 1)))
-        return [Piece("dataset", cfg.corpus, a, min(a + rows, n), True, min(rows, n - a) * nbytes // n)
-                for a in range(0, n, rows)]  # fmt: skip
-    pieces = [p for f in files for p in _file_pieces(f, _file_kind(f) or "text", chunk)]
+        unit = unit_bytes(cfg.chunk_mb, nbytes)
+        rows = max(1, int(unit * n / max(nbytes, 1)))
+        pieces = [Piece("dataset", cfg.corpus, a, min(a + rows, n), True, min(rows, n - a) * nbytes // n)
+                  for a in range(0, n, rows)]  # fmt: skip
+        return pieces, unit
+    unit = unit_bytes(cfg.chunk_mb, sum(f.stat().st_size for f in files))
+    pieces = [p for f in files for p in _file_pieces(f, _file_kind(f) or "text", unit)]
     if not pieces:
         raise ConfigError(f"corpus {cfg.corpus!r} is empty")
-    return pieces
+    return pieces, unit
 
 
-def group_units(pieces: list[Piece], chunk_mb: float) -> list[list[Piece]]:
-    """Consecutive pieces in units of about ``chunk_mb`` MB: one task, one output file each."""
-    chunk = chunk_mb * 2**20
+def group_units(pieces: list[Piece], chunk: int) -> list[list[Piece]]:
+    """Consecutive pieces in units of about ``chunk`` bytes: one task, one output file each."""
     units: list[list[Piece]] = []
     current: list[Piece] = []
     size = 0
@@ -392,8 +412,8 @@ _SEGMENT_CUT = re.compile(r"\n(?=\S)")
 
 
 def segments(text: str, size: int = _SEGMENT) -> list[str]:
-    """``text`` cut into parts of about ``size`` characters after line breaks followed by a non-space,
-    where the tokenisers split anyway; fixed cut points, so the ids never depend on the batching."""
+    """``text`` cut into parts of about ``size`` characters, just before line breaks followed by a
+    non-space, where the tokenisers split anyway (see _cut): the ids are those of the whole text."""
     if len(text) <= size:
         return [text]
     out, start = [], 0
@@ -401,8 +421,8 @@ def segments(text: str, size: int = _SEGMENT) -> list[str]:
         m = _SEGMENT_CUT.search(text, start + size)
         if m is None:
             break
-        out.append(text[start : m.end()])
-        start = m.end()
+        out.append(text[start : m.start()])
+        start = m.start()
     out.append(text[start:])
     return out
 
@@ -542,8 +562,11 @@ class _Runner:
         if workers > 1:
             import multiprocessing
 
-            # spawn, not fork: safe after torch or a process group started threads (train prepares too)
-            self.pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_init)
+            # fork is cheapest (the processes inherit the imports), but unsafe once torch (or a process
+            # group) has started threads, as in train: spawn there, and on macOS and Windows.
+            forkable = sys.platform == "linux" and "torch" not in sys.modules
+            context = multiprocessing.get_context("fork" if forkable else "spawn")
+            self.pool = context.Pool(workers, initializer=_worker_init)
 
     def map(self, fn: Callable[[Task], Any], tasks: list[Task], desc: str = "prepare") -> list[Any]:
         """Results in task order; a progress bar per part on a terminal (progress.py)."""
@@ -724,8 +747,8 @@ def prepare(cfg: PrepareConfig, out: str | Path, log: Callable[[str], None] | No
         raise ConfigError(f"{out} exists and is not a prepared corpus; choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    pieces = corpus_pieces(cfg)
-    units = group_units(pieces, cfg.chunk_mb)
+    pieces, unit = corpus_pieces(cfg)
+    units = group_units(pieces, unit)
     workers = min(cfg.workers or cpu_count(), len(units))
     dest = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     runner = _Runner(workers)

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import LockError
+from scaffolder.errors import LockError
 
 FORMAT = "2"
 SINGLE_PLATFORM_FORMAT = "1"
@@ -84,7 +84,7 @@ class Lock:
 
     def select(self, environment: dict[str, str], source: str = "the lock") -> Lock:
         """What a machine with these marker values installs: one pin per name, markers dropped."""
-        from .platforms import marker_holds
+        from scaffolder.locks.platforms import marker_holds
 
         pins: dict[str, Pin] = {}
         for pin in self.pins.values():
@@ -100,7 +100,7 @@ class Lock:
         by default the running interpreter's)."""
         lock = self
         if any(pin.marker for pin in self.pins.values()):
-            from .platforms import local_marker_environment
+            from scaffolder.locks.platforms import local_marker_environment
 
             lock = self.select(environment or local_marker_environment(_running_python()))
         return {name: pin.version or pin.url or "" for name, pin in lock.pins.items()}

@@ -56,7 +56,7 @@ def _notes(ctx) -> list[str]:  # noqa: ANN001 - generate.StepContext
 
 def _env_python(env: Path, settings: dict[str, Any]) -> str | None:
     if (env / "pyvenv.cfg").is_file():
-        from .environment import venv_backend
+        from scaffolder.envs.manager import venv_backend
 
         return venv_backend(settings.get("installer")).python_version(env) or settings.get("python")
     return settings.get("python")
@@ -64,9 +64,9 @@ def _env_python(env: Path, settings: dict[str, Any]) -> str | None:
 
 def _torch_build(dest: Path, settings: dict[str, Any]) -> str | None:
     """The torch version the lock pins (``2.13.0+cpu``); None when the project does not use torch."""
-    from . import lockfile
-    from .errors import LockError
-    from .locking import MAIN_LOCK
+    from scaffolder.errors import LockError
+    from scaffolder.locks import lockfile
+    from scaffolder.locks.locking import MAIN_LOCK
 
     path = dest / (settings.get("lock") or MAIN_LOCK)
     if not path.is_file():
@@ -91,7 +91,7 @@ def activate_command(env_rel: str, backend: str | None) -> str:
 
 def next_steps(repo_dir: Path, answers: dict[str, Any], dest: Path, settings: dict[str, Any]) -> list[str]:
     """The template's ``_next_steps`` with its answers filled in, else the generic ones."""
-    from .templates import read_template_json
+    from scaffolder.templates.sources import read_template_json
 
     try:
         declared = read_template_json(repo_dir).get(NEXT_STEPS_KEY)

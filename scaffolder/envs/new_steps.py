@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import tomlfile
-from .environment import (
+from scaffolder import tomlfile
+from scaffolder.envs.manager import (
     VenvManager,
     choose_python,
     env_path,
@@ -19,12 +19,12 @@ from .environment import (
     lock_file_names,
     venv_backend,
 )
-from .envs.venv import compile_bytecode
-from .errors import EnvError
-from .project import Project
+from scaffolder.envs.venv import compile_bytecode
+from scaffolder.errors import EnvError
+from scaffolder.project import Project
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .generate import NewOptions, Step, StepContext
+    from scaffolder.lifecycle.new import NewOptions, Step, StepContext
 
 
 def _wants_venv(options: NewOptions) -> bool:
@@ -79,10 +79,10 @@ STEPS: list[Step] = [
 
 
 def _conda_steps() -> list[Step]:
-    from .condaenv import NEW_STEPS
+    from scaffolder.envs.conda_manager import NEW_STEPS
 
     return NEW_STEPS
 
 
-# --env conda: write environment.yml, lock, create the env (scaffolder.condaenv).
+# --env conda: write environment.yml, lock, create the env (scaffolder.envs.conda_manager).
 STEPS += _conda_steps()

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidName, KernelError, KernelExists
-from .fsutil import remove_tree
+from scaffolder.errors import InvalidName, KernelError, KernelExists
+from scaffolder.fsutil import remove_tree
 
 # Jupyter's own rule is [a-z0-9._-]+ (case-insensitive, stored lower-cased); we also insist on a
 # leading letter or digit so that "." and ".." can never become a kernel directory.
@@ -100,7 +100,7 @@ def validate_name(name: str) -> str:
     """Return ``name`` if Jupyter will store it unchanged, else raise InvalidName with a usable suggestion."""
     if _VALID_NAME.match(name) and len(name) <= MAX_NAME_LENGTH:
         return name
-    from .names import kernel_name
+    from scaffolder.names import kernel_name
 
     try:
         suggestion = f"try {kernel_name(name)[:MAX_NAME_LENGTH]!r}"

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlparse
 
-from . import tomlfile
-from .errors import LockError
-from .lockfile import Lock, Pin, canonical_name
-from .platforms import marker_environment, marker_holds, wheel_fits
+from scaffolder import tomlfile
+from scaffolder.errors import LockError
+from scaffolder.locks.lockfile import Lock, Pin, canonical_name
+from scaffolder.locks.platforms import marker_environment, marker_holds, wheel_fits
 
 PYLOCK = "pylock.toml"
 _HINT = "run 'scaffolder lock' to write it again"

@@ -19,18 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import lockfile, pylock
-from .config import load as load_settings
-from .console import Reporter
-from .errors import LockError
-from .fsutil import atomic_write_bytes, atomic_write_text, temporary_dir_beside
-from .indexes import load_index_config
-from .lock_inputs import InputSet, LockInputs, fingerprint, gather
-from .platforms import DEFAULT_PLATFORMS, current_platform, marker_environment
-from .pythons import find_interpreters
-from .resolvers import compile_requirements
-from .torch_variant import TORCH_PACKAGES, check_locked_torch, local_variant_pin, variant_index
-from .transaction import Transaction
+from scaffolder.config import load as load_settings
+from scaffolder.console import Reporter
+from scaffolder.errors import LockError
+from scaffolder.fsutil import atomic_write_bytes, atomic_write_text, temporary_dir_beside
+from scaffolder.indexes import load_index_config
+from scaffolder.locks import lockfile, pylock
+from scaffolder.locks.inputs import InputSet, LockInputs, fingerprint, gather
+from scaffolder.locks.platforms import DEFAULT_PLATFORMS, current_platform, marker_environment
+from scaffolder.locks.resolvers import compile_requirements
+from scaffolder.locks.torch_variant import TORCH_PACKAGES, check_locked_torch, local_variant_pin, variant_index
+from scaffolder.pythons import find_interpreters
+from scaffolder.transaction import Transaction
 
 MAIN_LOCK = "requirements.lock"
 DEV_LOCK = "requirements-dev.lock"
@@ -201,7 +201,7 @@ def _local_pin_for_platforms(pin: str, variant: str, find_links: Sequence[str], 
                              python: str) -> str | None:
     """The wheelhouse pin (``torch==2.13.0+cpu``) limited by a marker to the platforms its wheels fit:
     a local folder usually holds one platform's build, and the others must still resolve elsewhere."""
-    from .platforms import PLATFORMS, wheel_fits
+    from scaffolder.locks.platforms import PLATFORMS, wheel_fits
 
     version = pin.split("==", 1)[1]
     names = []

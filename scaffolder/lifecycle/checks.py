@@ -10,25 +10,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .errors import ScaffolderError
-from .project import Project
+from scaffolder.errors import ScaffolderError
+from scaffolder.project import Project
 
 
 def _environment(project: Project, settings) -> list[str]:
-    from .environment import manager_for
+    from scaffolder.envs.manager import manager_for
 
     kind = project.settings.get("backend") or settings.get("backend")
     return manager_for(kind).check(project, settings)
 
 
 def _kernel(project: Project, settings) -> list[str]:
-    from .project_kernel import check
+    from scaffolder.kernels.project import check
 
     return [error.format_message() for error in check(project)]
 
 
 def _template(project: Project, settings) -> list[str]:
-    from .update import newer_template_version
+    from scaffolder.lifecycle.update import newer_template_version
 
     newer = newer_template_version(project)
     if newer is None:

@@ -12,10 +12,17 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import LockError
-from .indexes import IndexConfig, hashed_find_links, load_index_config, pip_index_args, uv_environ, uv_index_args
-from .pythons import current_version
-from .tools import find_uv, python_module_cmd, run
+from scaffolder.errors import LockError
+from scaffolder.indexes import (
+    IndexConfig,
+    hashed_find_links,
+    load_index_config,
+    pip_index_args,
+    uv_environ,
+    uv_index_args,
+)
+from scaffolder.pythons import current_version
+from scaffolder.tools import find_uv, python_module_cmd, run
 
 ENGINES = ("uv", "pip")
 
@@ -52,7 +59,7 @@ def compile_requirements(
         env = uv_environ()
     elif engine == "pip":
         if universal:
-            from .platforms import current_platform
+            from scaffolder.locks.platforms import current_platform
 
             raise LockError("pip-compile cannot lock for several platforms (it resolves for this machine only)",
                             "lock with uv (scaffolder lock --installer uv), or for this machine only "

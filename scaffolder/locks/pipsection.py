@@ -18,8 +18,8 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import tomlfile
-from .errors import EnvError, LockError, ScaffolderError
+from scaffolder import tomlfile
+from scaffolder.errors import EnvError, LockError, ScaffolderError
 
 if TYPE_CHECKING:  # pragma: no cover
     from conda_lock.lockfile.v2prelim.models import LockedDependency
@@ -36,7 +36,7 @@ _MANYLINUX_MINORS = (17, *range(28, 41))
 
 
 def uv_binary() -> str:
-    from .tools import find_uv
+    from scaffolder.tools import find_uv
 
     found = find_uv()
     if found is None:
@@ -128,8 +128,8 @@ def install_pip(python: Path, packages: Sequence[LockedDependency]) -> None:
 
 def _run_uv(cmd: list[str], *, what: str, error: type[ScaffolderError], hint: str, cwd: Path | None = None) -> None:
     """uv with the index variables passed as flags only; its output distilled to one line (tool_errors)."""
-    from .indexes import uv_environ
-    from .tools import run
+    from scaffolder.indexes import uv_environ
+    from scaffolder.tools import run
 
     try:
         run(cmd, env=uv_environ(), cwd=cwd, what=what, error=error)

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import UsageError
+from scaffolder.errors import UsageError
 
 MANYLINUX_GLIBC = 28  # uv's --python-platform target for Linux: glibc 2.28
 # A manylinux wheel up to this glibc counts as covering its Linux platform: the installer on each

@@ -10,13 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import kernels, tomlfile
-from .errors import KernelError, KernelExists
-from .names import kernel_name
-from .project import Project
+from scaffolder import tomlfile
+from scaffolder.errors import KernelError, KernelExists
+from scaffolder.kernels import specs as kernels
+from scaffolder.names import kernel_name
+from scaffolder.project import Project
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .transaction import Transaction
+    from scaffolder.transaction import Transaction
 
 DEFAULT_ENV_PATH = ".venv"
 IPYKERNEL = "ipykernel"
@@ -43,8 +44,8 @@ def env_dir(project: Project) -> Path:
     settings = project.settings
     if settings.get("backend") != "conda":
         return project.root / settings.get("env_path", DEFAULT_ENV_PATH)
-    from .condaenv import prefix_for
-    from .envs.conda import select_engine
+    from scaffolder.envs.conda import select_engine
+    from scaffolder.envs.conda_manager import prefix_for
 
     # Only a named env needs a conda engine to find it; a prefix in the project does not.
     return prefix_for(project.root, settings, select_engine() if settings.get("env_name") else None)
@@ -89,7 +90,7 @@ def ipykernel_installer(project: Project, txn: Transaction | None = None) -> Cal
         if txn is not None:
             _install_through_lock(project, txn)
             return
-        from .transaction import Transaction
+        from scaffolder.transaction import Transaction
 
         with Transaction() as own:
             _install_through_lock(project, own)
@@ -98,8 +99,8 @@ def ipykernel_installer(project: Project, txn: Transaction | None = None) -> Cal
 
 
 def _install_through_lock(project: Project, txn: Transaction) -> None:
-    from .console import current_reporter
-    from .environment import (
+    from scaffolder.console import current_reporter
+    from scaffolder.envs.manager import (
         VenvManager,
         env_path,
         expected_packages,
@@ -107,8 +108,8 @@ def _install_through_lock(project: Project, txn: Transaction) -> None:
         load_settings,
         venv_backend,
     )
-    from .lock_inputs import gather
-    from .locking import MAIN_LOCK
+    from scaffolder.locks.inputs import gather
+    from scaffolder.locks.locking import MAIN_LOCK
 
     reporter = current_reporter()
     if not (project.root / MAIN_LOCK).is_file():
@@ -126,8 +127,8 @@ def _install_through_lock(project: Project, txn: Transaction) -> None:
 
 def _add_dev_requirement(project: Project, txn: Transaction) -> str:
     """Add ipykernel to the dev inputs (the same file the lock reads them from); returns where."""
-    from .fsutil import atomic_write_bytes, atomic_write_text
-    from .lock_inputs import REQUIREMENTS_DEV_IN
+    from scaffolder.fsutil import atomic_write_bytes, atomic_write_text
+    from scaffolder.locks.inputs import REQUIREMENTS_DEV_IN
 
     path = project.root / REQUIREMENTS_DEV_IN
     if path.is_file():
@@ -204,7 +205,7 @@ def remove_for_env(project: Project, env: Path | None = None) -> list[kernels.Ke
 
     The project keeps its ``kernel`` record, so ``check`` says the kernel is missing until the
     environment is created again and the kernel re-registered. Kernels that cannot be removed are warned about."""
-    from .console import current_reporter
+    from scaffolder.console import current_reporter
 
     removed, failed = kernels.remove_for_env(env or env_dir(project), extra_dirs=search_dirs(project))
     for info, why in failed:

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import templates as tpl
-from . import tomlfile
-from .console import Reporter
-from .errors import ScaffolderError, TemplateError, UsageError
-from .fsutil import atomic_write_bytes
-from .project import Project
-from .transaction import Transaction
+from scaffolder import tomlfile
+from scaffolder.console import Reporter
+from scaffolder.errors import ScaffolderError, TemplateError, UsageError
+from scaffolder.fsutil import atomic_write_bytes
+from scaffolder.project import Project
+from scaffolder.templates import sources as tpl
+from scaffolder.transaction import Transaction
 
 
 class DirtyTree(ScaffolderError):
@@ -77,7 +77,7 @@ def check_clean(root: Path) -> str | None:
         raise DirtyTree(
             f"{root} has {changed} uncommitted change(s)", "commit or stash them first, or pass --allow-dirty"
         )
-    from .gitrepo import describe_head
+    from scaffolder.lifecycle.gitrepo import describe_head
 
     return describe_head(root)
 
@@ -94,7 +94,7 @@ class Trust:
     granted: bool = False  # a yes already given during this update
 
     def decide(self, fetched: tpl.FetchedTemplate) -> bool:
-        from .generate import decide_trust
+        from scaffolder.lifecycle.new import decide_trust
 
         trusted = decide_trust(fetched, self.flag or self.policy or self.granted, self.confirm)
         self.granted = self.granted or (trusted and bool(fetched.runs_code()))
@@ -198,7 +198,7 @@ def _with_settings(pyproject_text: str, settings: dict[str, Any], conflicted: bo
     """Put [tool.scaffolder] back; a file with conflict markers is no TOML, so the table is appended."""
     import tomlkit
 
-    from .project import _inline
+    from scaffolder.project import _inline
 
     table = tomlkit.table()
     for key, value in settings.items():
@@ -222,7 +222,7 @@ def update_project(
     confirm_trust: Callable[[tpl.FetchedTemplate], bool] | None = None,
 ) -> UpdateResult:
     """``trust``/``confirm_trust``/``allow_outside_links`` work as in ``new`` (see :class:`Trust`)."""
-    from . import config
+    from scaffolder import config
 
     reporter = reporter or Reporter()
     settings = dict(project.settings)
@@ -318,7 +318,7 @@ def _plan(root: Path, base_dir: Path | None, new_dir: Path, new_settings: dict[s
 def _relock_if_needed(root: Path, result: UpdateResult, reporter: Reporter) -> None:
     """Re-pin when the merge changed the dependencies of a locked project. The merge itself stands
     if locking fails (say, offline): the lock is written atomically, so the old one stays intact."""
-    from .environment import load_settings, manager_for
+    from scaffolder.envs.manager import load_settings, manager_for
 
     if not result.dependencies_changed or "pyproject.toml" in result.conflicts:
         return

@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import tomlfile
-from .errors import InvalidAnswer
+from scaffolder import tomlfile
+from scaffolder.errors import InvalidAnswer
 
 _BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import LockError, UsageError
-from .fsutil import temporary_dir_beside
+from scaffolder.errors import LockError, UsageError
+from scaffolder.fsutil import temporary_dir_beside
 
 if TYPE_CHECKING:  # pragma: no cover
     from conda_lock.lockfile.v2prelim.models import LockedDependency, Lockfile

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import LockError, UsageError
-from .lockfile import canonical_name
-from .torch_variant import TORCH_PACKAGES
+from scaffolder.errors import LockError, UsageError
+from scaffolder.locks.lockfile import canonical_name
+from scaffolder.locks.torch_variant import TORCH_PACKAGES
 
 REQUIREMENTS_IN = "requirements.in"
 REQUIREMENTS_DEV_IN = "requirements-dev.in"

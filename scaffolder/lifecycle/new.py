@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from . import templates as tpl
-from .console import Reporter
-from .errors import DestinationExists, InvalidName, ScaffolderError, StepFailed, UntrustedTemplate
-from .fsutil import atomic_copy, temporary_dir_beside
-from .names import project_names
-from .project import write_settings
-from .transaction import Transaction
+from scaffolder import __version__
+from scaffolder.console import Reporter
+from scaffolder.errors import DestinationExists, InvalidName, ScaffolderError, StepFailed, UntrustedTemplate
+from scaffolder.fsutil import atomic_copy, temporary_dir_beside
+from scaffolder.names import project_names
+from scaffolder.project import write_settings
+from scaffolder.templates import sources as tpl
+from scaffolder.transaction import Transaction
 
 
 @dataclass
@@ -188,10 +188,10 @@ def create_project(
     confirm_trust: Callable[[tpl.FetchedTemplate], bool] | None = None,
 ) -> NewResult:
     """Generate a project. Either everything succeeds, or nothing is left behind."""
-    from .answers import load_answers_file
+    from scaffolder.templates.answers import load_answers_file
 
     reporter = reporter or Reporter()
-    from . import config
+    from scaffolder import config
 
     if not options.name.strip():
         raise InvalidName("project name is empty", "pass a name such as 'sentiment-bot'")
@@ -279,7 +279,7 @@ def _create(options, reporter, confirm_trust, source, overrides, output_dir, pol
                 if any(applies(options) for _, applies, _ in POST_RENDER_STEPS):
                     write_settings(dest / "pyproject.toml", ctx.settings)
                 git = _git_step(dest, ctx, source.spec, fetched.version, not had_files) if options.git else None
-            from .summary import next_steps, summarize
+            from scaffolder.lifecycle.summary import next_steps, summarize
 
             result.summary = summarize(dest, ctx, git)
             result.next_steps = next_steps(fetched.repo_dir, result.answers, dest, ctx.settings)
@@ -289,7 +289,7 @@ def _create(options, reporter, confirm_trust, source, overrides, output_dir, pol
 
 
 def _git_step(dest: Path, ctx: StepContext, spec: str, version: str, fresh_dir: bool):
-    from . import gitrepo
+    from scaffolder.lifecycle import gitrepo
 
     if not fresh_dir:
         result = gitrepo.GitResult(note=f"{dest} held files before, so no repository was made")
@@ -331,13 +331,13 @@ def decide_trust(fetched: tpl.FetchedTemplate, trust: bool, confirm_trust, *, dr
 
 
 def _env_steps() -> list[Step]:
-    from .env_steps import STEPS
+    from scaffolder.envs.new_steps import STEPS
 
     return STEPS
 
 
 def _kernel_step() -> Step:
-    from .project_kernel import applies_to_new, register_for_new
+    from scaffolder.kernels.project import applies_to_new, register_for_new
 
     return ("register kernel", applies_to_new, register_for_new)
 

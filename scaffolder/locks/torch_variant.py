@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from .errors import LockError, UsageError
+from scaffolder.errors import LockError, UsageError
 
 DEFAULT_INDEX = "https://download.pytorch.org/whl/{variant}"
 TORCH_PACKAGES = frozenset({"torch", "torchvision", "torchaudio"})

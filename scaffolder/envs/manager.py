@@ -15,22 +15,22 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import lockfile
-from .console import Reporter
-from .envs import get_backend
-from .envs.venv import VenvBackend, looks_like_venv
-from .errors import EnvError, LockError, UsageError
-from .fsutil import is_within, remove_tree
-from .lock_inputs import ALL_EXTRAS, LockInputs, gather
-from .locking import DEV_LOCK, MAIN_LOCK, LockResult, fingerprints, lock_project, lock_state
-from .project import Project
-from .pythons import NoMatchingPython, PythonChoice, choose, current_version
-from .transaction import Transaction
+from scaffolder.console import Reporter
+from scaffolder.envs import get_backend
+from scaffolder.envs.venv import VenvBackend, looks_like_venv
+from scaffolder.errors import EnvError, LockError, UsageError
+from scaffolder.fsutil import is_within, remove_tree
+from scaffolder.locks import lockfile
+from scaffolder.locks.inputs import ALL_EXTRAS, LockInputs, gather
+from scaffolder.locks.locking import DEV_LOCK, MAIN_LOCK, LockResult, fingerprints, lock_project, lock_state
+from scaffolder.project import Project
+from scaffolder.pythons import NoMatchingPython, PythonChoice, choose, current_version
+from scaffolder.transaction import Transaction
 
 # backend kind -> "module:class" of its manager.
 MANAGERS: dict[str, str] = {
-    "venv": "scaffolder.environment:VenvManager",
-    "conda": "scaffolder.condaenv:CondaManager",
+    "venv": "scaffolder.envs.manager:VenvManager",
+    "conda": "scaffolder.envs.conda_manager:CondaManager",
 }
 # installer -> registered backend that makes a venv with it
 INSTALLERS: dict[str, str] = {"uv": "uv", "pip": "virtualenv"}
@@ -51,7 +51,7 @@ def manager_for(kind: str | None):
 
 def load_settings(project: Project | None, **cli: Any):
     """Layered settings (CLI > SCAFFOLDER_* > project > team file) for this command."""
-    from .config import load
+    from scaffolder.config import load
 
     return load(cli=cli, project=project)
 
@@ -126,7 +126,7 @@ def project_inputs(project: Project) -> LockInputs:
 def lock_files(root: Path) -> list[tuple[str, Path]]:
     """The locks this machine installs: requirements.lock, or requirements.<variant>.lock when this
     machine picks another locked PyTorch build (``machine_torch``), then requirements-dev.lock."""
-    from .locking import variant_lock
+    from scaffolder.locks.locking import variant_lock
 
     variant = machine_torch(root)
     main_name = variant_lock(variant) if variant else MAIN_LOCK
@@ -137,7 +137,7 @@ def lock_files(root: Path) -> list[tuple[str, Path]]:
 def lock_file_names(root: Path) -> list[str]:
     """Every lock file the project has: the requirements locks (with each torch build's), then
     pylock.toml and pylock.dev.toml."""
-    from .locking import PYLOCK, PYLOCK_DEV, variant_locks
+    from scaffolder.locks.locking import PYLOCK, PYLOCK_DEV, variant_locks
 
     names = [MAIN_LOCK, DEV_LOCK, *(p.name for p in variant_locks(root).values()), PYLOCK, PYLOCK_DEV]
     return [n for n in names if (Path(root) / n).is_file()]
@@ -150,8 +150,8 @@ def machine_torch(root: Path) -> str | None:
     ``SCAFFOLDER_TORCH`` asks for one; otherwise (``auto``) the newest locked CUDA build this
     machine's driver runs, else cpu. A build the lock does not have is one line naming the
     ``scaffolder lock --torch`` that adds it."""
-    from .locking import variant_locks
-    from .torch_variant import choose_variant, detect_driver_version, validate_variant
+    from scaffolder.locks.locking import variant_locks
+    from scaffolder.locks.torch_variant import choose_variant, detect_driver_version, validate_variant
 
     variants = variant_locks(root)
     if not variants:
@@ -174,7 +174,7 @@ def machine_torch(root: Path) -> str | None:
 
 def expected_packages(root: Path, python: str | None = None) -> dict[str, str]:
     """What the locks put into an env of Python ``python`` on this machine: name -> version (or URL)."""
-    from .platforms import local_marker_environment
+    from scaffolder.locks.platforms import local_marker_environment
 
     environment = local_marker_environment(python) if python else None
     expected: dict[str, str] = {}
@@ -186,7 +186,7 @@ def expected_packages(root: Path, python: str | None = None) -> dict[str, str]:
 def project_platforms(project: Project, settings=None) -> tuple[str, ...]:
     """The platforms the project locks for: --platform, SCAFFOLDER_PLATFORMS, ``platforms`` in
     [tool.scaffolder], the team file, else linux-x86_64, linux-aarch64, macos-arm64, windows-x86_64."""
-    from .platforms import DEFAULT_PLATFORMS, parse_platforms
+    from scaffolder.locks.platforms import DEFAULT_PLATFORMS, parse_platforms
 
     value = settings.get("platforms") if settings is not None else None
     value = value or project.settings.get("platforms")
@@ -195,7 +195,7 @@ def project_platforms(project: Project, settings=None) -> tuple[str, ...]:
 
 def require_coverage(locks: list[tuple[str, lockfile.Lock]], here: str | None = None) -> None:
     """Refuse, in one line, to install a universal lock that does not cover this machine."""
-    from .platforms import current_platform
+    from scaffolder.locks.platforms import current_platform
 
     here = here or current_platform()
     for name, lock in locks:
@@ -211,7 +211,7 @@ def install_locked(root: Path, env: Path, backend: VenvBackend) -> int:
 
     A universal lock is narrowed to what this machine installs (its markers evaluated for the env's
     Python here), so the installer gets exact pins and hashes and resolves nothing."""
-    from .platforms import local_marker_environment
+    from scaffolder.locks.platforms import local_marker_environment
 
     locks = [(name, lockfile.read_verified(path)) for name, path in lock_files(root)]
     env_version = backend.python_version(env) or ""
@@ -339,14 +339,14 @@ class VenvManager:
              reporter: Reporter | None = None, txn: Transaction | None = None,
              extras: Sequence[str] | str | None = None) -> LockResult:
         """Lock the project; ``extras`` (None: the recorded ones) chooses optional-dependencies extras."""
-        from .resolvers import default_engine
-        from .torch_variant import resolve_variant
+        from scaffolder.locks.resolvers import default_engine
+        from scaffolder.locks.torch_variant import resolve_variant
 
         reporter = reporter or Reporter()
         version = wanted_python(project, settings)
         torch = resolve_variant(settings.get("torch"))
-        from .locking import CoverageError
-        from .platforms import current_platform
+        from scaffolder.locks.locking import CoverageError
+        from scaffolder.locks.platforms import current_platform
 
         engine = settings.get("installer") or project.settings.get("installer") or default_engine()
         extras = project_extras(project) if extras is None else extras
@@ -379,7 +379,7 @@ class VenvManager:
                         reporter.warn(f"not locking for {platform}: {problem} on the configured indexes "
                                       f"(choose the set with 'scaffolder lock --platform ...')")
                     platforms = kept
-        from .locking import PYLOCK
+        from scaffolder.locks.locking import PYLOCK
 
         # pylock.toml (PEP 751) is written beside requirements.lock by universal (uv) locks; recorded.
         pylock = PYLOCK if (project.root / PYLOCK).exists() else None
@@ -394,8 +394,8 @@ class VenvManager:
         return result
 
     def lock_states(self, project: Project, settings) -> dict[str, tuple[str, str]]:
-        from .platforms import current_platform
-        from .torch_variant import resolve_variant
+        from scaffolder.locks.platforms import current_platform
+        from scaffolder.locks.torch_variant import resolve_variant
 
         inputs = project_inputs(project)
         platforms = project_platforms(project, settings)
@@ -404,8 +404,8 @@ class VenvManager:
         here = current_platform()
         states = {MAIN_LOCK: lock_state(project.root / MAIN_LOCK, main_fp, platforms, here),
                   DEV_LOCK: lock_state(project.root / DEV_LOCK, dev_fp, platforms, here)}
-        from .lock_inputs import fingerprint
-        from .locking import variant_locks
+        from scaffolder.locks.inputs import fingerprint
+        from scaffolder.locks.locking import variant_locks
 
         wanted = set(project.settings.get("torch_variants") or [])
         for variant, path in variant_locks(project.root).items():
@@ -456,7 +456,7 @@ class VenvManager:
 
 
 def _remove_kernels(project: Project, env: Path) -> None:
-    from .project_kernel import remove_for_env
+    from scaffolder.kernels.project import remove_for_env
 
     remove_for_env(project, env)
 

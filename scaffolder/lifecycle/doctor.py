@@ -62,7 +62,7 @@ def _dist_version(name: str) -> str | None:
 
 
 def pythons(report: Report) -> None:
-    from .pythons import _uv_python_dir, find_interpreters
+    from scaffolder.pythons import _uv_python_dir, find_interpreters
 
     pyenv = str(Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions")
     uv_dir = str(_uv_python_dir())
@@ -78,8 +78,8 @@ def pythons(report: Report) -> None:
 
 
 def installers(report: Report, backend: str) -> None:
-    from .envs.conda import EXECUTABLES, find_executable
-    from .tools import find_uv
+    from scaffolder.envs.conda import EXECUTABLES, find_executable
+    from scaffolder.tools import find_uv
 
     uv = find_uv()
     tools = {
@@ -114,7 +114,7 @@ def installers(report: Report, backend: str) -> None:
 
 
 def gpu(report: Report) -> None:
-    from .torch_variant import AUTO_CANDIDATES, choose_variant, detect_driver_version, minimum_driver
+    from scaffolder.locks.torch_variant import AUTO_CANDIDATES, choose_variant, detect_driver_version, minimum_driver
 
     driver = detect_driver_version()
     names: list[str] = []
@@ -142,7 +142,7 @@ def gpu(report: Report) -> None:
 
 
 def _answers(url: str) -> bool:
-    from .indexes import IndexConfig, unreachable_index
+    from scaffolder.indexes import IndexConfig, unreachable_index
 
     return unreachable_index(IndexConfig(index_url=url), timeout=4.0) is None
 
@@ -158,8 +158,8 @@ def _link_ok(link: str) -> bool:
 
 
 def indexes(report: Report) -> None:
-    from .config import config_path
-    from .indexes import load_index_config, pip_config_files
+    from scaffolder.config import config_path
+    from scaffolder.indexes import load_index_config, pip_config_files
 
     config = load_index_config()
     urls = [] if config.no_index else [config.index_url or "https://pypi.org/simple/"]
@@ -192,7 +192,7 @@ def indexes(report: Report) -> None:
 
 
 def git(report: Report) -> None:
-    from .gitrepo import available, identity_missing
+    from scaffolder.lifecycle.gitrepo import available, identity_missing
 
     if not available():
         report.sections["git"] = {"version": None}
@@ -207,7 +207,7 @@ def git(report: Report) -> None:
 
 
 def jupyter(report: Report) -> None:
-    from . import kernels
+    from scaffolder.kernels import specs as kernels
 
     dirs = kernels.default_kernel_dirs()
     user = kernels.kernels_dir()
@@ -228,7 +228,7 @@ CHECKS = (pythons, installers, gpu, indexes, git, jupyter)
 
 
 def diagnose() -> Report:
-    from .config import load
+    from scaffolder.config import load
 
     report = Report()
     backend = load().get("backend") or "venv"

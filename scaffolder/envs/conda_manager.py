@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .condalock import (
+from scaffolder.errors import EnvError, LockError, UsageError
+from scaffolder.fsutil import atomic_copy, atomic_write_text, remove_tree
+from scaffolder.locks.condalock import (
     DEFAULT_CHANNELS,
     DEFAULT_PLATFORMS,
     ENVIRONMENT_FILE,
@@ -30,16 +32,14 @@ from .condalock import (
     render_virtual_packages,
     stale_platforms,
 )
-from .errors import EnvError, LockError, UsageError
-from .fsutil import atomic_copy, atomic_write_text, remove_tree
 
 if TYPE_CHECKING:  # pragma: no cover
     from conda_lock.lockfile.v2prelim.models import Lockfile
 
-    from .console import Reporter
-    from .envs.condabase import CondaEngine
-    from .project import Project
-    from .transaction import Transaction
+    from scaffolder.console import Reporter
+    from scaffolder.envs.condabase import CondaEngine
+    from scaffolder.project import Project
+    from scaffolder.transaction import Transaction
 
 ENV_DIR = ".conda"
 
@@ -68,7 +68,7 @@ def prefix_for(root: Path, settings: Mapping[str, Any], engine: CondaEngine | No
     name = settings.get("env_name")
     if name:
         if engine is None:
-            from .envs.conda import select_engine
+            from scaffolder.envs.conda import select_engine
 
             engine = select_engine()
         return engine.named_prefix(str(name))
@@ -217,7 +217,7 @@ class CondaManager:
     kind = "conda"
 
     def engine(self, settings) -> CondaEngine:  # noqa: ANN001 - config.Settings
-        from .envs.conda import select_engine
+        from scaffolder.envs.conda import select_engine
 
         return select_engine(settings.get("conda.engine"), settings.get("conda.exe"), settings.get("conda.search"))
 
@@ -226,8 +226,8 @@ class CondaManager:
 
     def torch(self, project: Project, settings) -> str | None:  # noqa: ANN001
         """The concrete torch variant, or None when the project does not use torch."""
-        from .lock_inputs import gather
-        from .torch_variant import resolve_variant
+        from scaffolder.locks.inputs import gather
+        from scaffolder.locks.torch_variant import resolve_variant
 
         return resolve_variant(settings.get("torch")) if gather(project.root, project.pyproject).uses_torch else None
 
@@ -236,7 +236,7 @@ class CondaManager:
 
     def python_choice(self, project: Project, settings):  # noqa: ANN001, ANN201 - pythons.PythonChoice
         """The Python conda installs: as for a venv, but from the channel, so any known version fits."""
-        from .environment import choose_python
+        from scaffolder.envs.manager import choose_python
 
         version = str(settings.get("python") or "")
         if "/" in version or "\\" in version:
@@ -246,7 +246,7 @@ class CondaManager:
 
     def ensure_inputs(self, project: Project, settings, *, txn: Transaction | None = None) -> list[Path]:  # noqa: ANN001
         """environment.yml and virtual-packages.yml from the project's dependencies, unless they exist."""
-        from .lock_inputs import gather
+        from scaffolder.locks.inputs import gather
 
         inputs = gather(project.root, project.pyproject)
         return write_inputs(
@@ -257,7 +257,7 @@ class CondaManager:
 
     def _retarget(self, project: Project, variant: str | None, txn: Transaction | None) -> None:
         """A new torch variant rewrites virtual-packages.yml and environment.yml's pytorch lines."""
-        from .condalock import lock_specification, retarget_torch
+        from scaffolder.locks.condalock import lock_specification, retarget_torch
 
         recorded = project.settings.get("torch")
         files = self.files(project)
@@ -271,7 +271,7 @@ class CondaManager:
 
     def _cover_platforms(self, files: CondaFiles, variant: str | None, txn: Transaction | None) -> None:
         """A platform added to environment.yml gets its virtual packages, so it is not solved without any."""
-        from .condalock import extend_virtual_packages, lock_specification
+        from scaffolder.locks.condalock import extend_virtual_packages, lock_specification
 
         if not files.vp_file.exists():
             return
@@ -283,12 +283,12 @@ class CondaManager:
 
     def lock(self, project: Project, settings, *, upgrade: bool = False, upgrade_packages: Sequence[str] = (),  # noqa: ANN001
              reporter: Reporter | None = None, txn: Transaction | None = None, extras: Sequence[str] | None = None):
-        from .console import Reporter
+        from scaffolder.console import Reporter
 
         if extras is not None:
             raise UsageError("--extra, --all-extras and --no-extras choose extras for venv projects",
                              "a conda project lists its packages in environment.yml: edit it, then lock")
-        from .locking import LockResult
+        from scaffolder.locks.locking import LockResult
 
         reporter = reporter or Reporter()
         files = self.files(project)
@@ -319,9 +319,9 @@ class CondaManager:
 
     def create(self, project: Project, settings, *, recreate: bool = False,  # noqa: ANN001
                reporter: Reporter | None = None) -> dict[str, Any]:
-        from .console import Reporter
-        from .environment import _move_aside
-        from .transaction import Transaction
+        from scaffolder.console import Reporter
+        from scaffolder.envs.manager import _move_aside
+        from scaffolder.transaction import Transaction
 
         reporter = reporter or Reporter()
         engine = self.engine(settings)
@@ -358,7 +358,7 @@ class CondaManager:
                 "packages": len(engine.installed(prefix)), "recreated": existed}
 
     def sync(self, project: Project, settings, *, reporter: Reporter | None = None) -> dict[str, Any]:  # noqa: ANN001
-        from .console import Reporter
+        from scaffolder.console import Reporter
 
         reporter = reporter or Reporter()
         engine = self.engine(settings)
@@ -386,7 +386,7 @@ class CondaManager:
         return data
 
     def remove(self, project: Project, settings, *, reporter: Reporter | None = None) -> dict[str, Any]:  # noqa: ANN001
-        from .environment import BEFORE_REMOVE
+        from scaffolder.envs.manager import BEFORE_REMOVE
 
         prefix = prefix_for(project.root, project.settings, self.engine(settings))
         if not prefix.exists():
@@ -410,7 +410,7 @@ class CondaManager:
 
 def pip_index_args() -> list[str]:
     """Where the pip: section's packages come from: the same sources the venv backend uses."""
-    from .indexes import load_index_config, uv_index_args
+    from scaffolder.indexes import load_index_config, uv_index_args
 
     config = load_index_config()
     return uv_index_args(config) + [arg for path in config.constraints for arg in ("-c", path)]
@@ -418,13 +418,13 @@ def pip_index_args() -> list[str]:
 
 def link_project_source(engine: CondaEngine, prefix: Path, root: Path) -> None:
     """The project's src/ on the env's path, as for a venv (a .pth file; no Python in the env: nothing)."""
-    from .environment import _link_project_source
+    from scaffolder.envs.manager import _link_project_source
 
     _link_project_source(engine, prefix, root)
 
 
 def installed_python(prefix: Path) -> str | None:
-    from .envs.condabase import installed_conda
+    from scaffolder.envs.condabase import installed_conda
 
     record = installed_conda(prefix).get("python")
     return record.version if record else None
@@ -449,7 +449,7 @@ def _wants_conda_env(options) -> bool:  # noqa: ANN001
 
 
 def _new_context(ctx):  # noqa: ANN001, ANN202 - generate.StepContext
-    from .env_steps import _project
+    from scaffolder.envs.new_steps import _project
 
     project, settings = _project(ctx)
     return project, settings, CondaManager()

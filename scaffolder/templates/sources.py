@@ -3,7 +3,7 @@
 A template is found from what the user typed: a built-in name, a plugin registered under
 the entry-point group ``scaffolder.templates``, a local directory, a git URL (or a
 ``gh:``/``gl:``/``bb:`` abbreviation) or a zip. Rendering always happens in a temporary
-directory; ``scaffolder.generate`` moves the result into place.
+directory; ``scaffolder.lifecycle.new`` moves the result into place.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import InvalidAnswer, ScaffolderError, TemplateError, UnsafePath, UntrustedTemplate, UsageError
-from .fsutil import is_within
+from scaffolder import __version__
+from scaffolder.errors import InvalidAnswer, ScaffolderError, TemplateError, UnsafePath, UntrustedTemplate, UsageError
+from scaffolder.fsutil import is_within
 
 ENTRY_POINT_GROUP = "scaffolder.templates"
 DEFAULT_TEMPLATE = "transformer"
@@ -39,10 +39,10 @@ _ALLOW_LINKS_HINT = "remove the link, or pass --allow-outside-links to copy what
 
 def builtin_root() -> Path:
     """Built-in templates: inside the wheel, or at the repository root in a checkout."""
-    packaged = Path(__file__).parent / "builtin_templates"
+    packaged = Path(__file__).parent.parent / "builtin_templates"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "templates"
+    return Path(__file__).resolve().parent.parent.parent / "templates"
 
 
 @dataclass
@@ -534,7 +534,7 @@ def jinja_environment(trusted: bool):
         return
     import cookiecutter.utils as cc_utils
 
-    from .sandbox import SandboxedStrictEnvironment
+    from scaffolder.templates.sandbox import SandboxedStrictEnvironment
 
     original = cc_utils.StrictEnvironment
     cc_utils.StrictEnvironment = SandboxedStrictEnvironment
@@ -552,7 +552,7 @@ def _coerce(value: Any, default: Any) -> Any:
     """
     if not isinstance(value, str) or default is None or isinstance(default, (str, bool)):
         return value
-    from .answers import parse_value
+    from scaffolder.templates.answers import parse_value
 
     parsed = parse_value(value)
     if isinstance(default, (list, dict)):

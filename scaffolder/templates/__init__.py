@@ -1,0 +1,18 @@
+"""Cookiecutter templates: where they come from and whether they are trusted (``sources``), the
+sandbox hooks run in, and typed answers.
+
+The built-in templates are not in this package: the wheel carries the repository's ``templates/``
+as ``scaffolder/builtin_templates`` and :func:`builtin_root` finds them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def builtin_root() -> Path:
+    """The folder of built-in templates (kept here: docs and plugins call ``scaffolder.templates.builtin_root``)."""
+    # Imported on call, so importing this package (for answers or the sandbox) does not load the sources module.
+    from scaffolder.templates.sources import builtin_root as root
+
+    return root()
