@@ -230,3 +230,17 @@ def test_lm_batches_read_shards_disjoint_per_rank_and_resume_exactly(tmp_path):
     assert all(torch.equal(a, next(again)[0]) for a in expected)
     with pytest.raises(ConfigError, match="differs"):
         again.load_state_dict({**state, "data": "sha256:other"})
+
+
+def test_vocabularies_past_65536_are_stored_as_uint32(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words = [f"w{i}" for i in range(70_000)]
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(["[UNK]", *words])}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.save(str(tmp_path / "big.json"))
+    (tmp_path / "a.txt").write_text("w1 w69999 w42\n" * 10)
+    manifest = prepare(PrepareConfig(corpus=str(tmp_path / "a.txt"), tokenizer=str(tmp_path / "big.json"),
+                                     val_fraction=0.0), tmp_path / "out", log=None)  # fmt: skip
+    assert manifest["dtype"] == "uint32" and manifest["tokenizer"]["vocab_size"] == 70_001
+    assert stream(tmp_path / "out")[:3].tolist() == [2, 70_000, 43]
