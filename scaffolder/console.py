@@ -135,15 +135,6 @@ def color_enabled() -> bool | None:
     return False if os.environ.get("NO_COLOR") else None
 
 
-def current_reporter() -> Reporter:
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None:
-        obj = ctx.find_object(Reporter)
-        if obj is not None:
-            return obj
-    return Reporter(color=color_enabled())
-
-
 def print_json(data) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 

@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from scaffolder.cli import cli
-from scaffolder.envs.new_steps import STEPS
 from scaffolder.errors import ScaffolderError, StepFailed
 from scaffolder.lifecycle import new as generate
 from scaffolder.lifecycle.new import NewOptions, create_project
+from scaffolder.lifecycle.new_steps import STEPS
 from scaffolder.project import Project
 
 pytest_plugins = ["envfixtures"]

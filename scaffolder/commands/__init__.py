@@ -1,1 +1,21 @@
-"""Click commands, one module each; ``scaffolder.cli.COMMANDS`` loads them on demand."""
+"""Click commands, one module each; ``scaffolder.cli.COMMANDS`` loads them on demand.
+
+Commands hand the library the reporter the CLI made (``current_reporter``); nothing below this layer
+looks at the click context.
+"""
+
+from __future__ import annotations
+
+import click
+
+from scaffolder.console import Reporter, color_enabled
+
+
+def current_reporter() -> Reporter:
+    """The reporter ``scaffolder``'s global options made (-q/-v/--debug), else a default one."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        obj = ctx.find_object(Reporter)
+        if obj is not None:
+            return obj
+    return Reporter(color=color_enabled())

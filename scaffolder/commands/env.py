@@ -1,8 +1,17 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import click
 
-from scaffolder.console import current_reporter, print_json
+from scaffolder.commands import current_reporter
+from scaffolder.console import print_json
+
+if TYPE_CHECKING:  # pragma: no cover
+    from scaffolder.console import Reporter
+    from scaffolder.envs.base import EnvManager
+    from scaffolder.project import Project
 
 _BACKEND = click.option("--backend", type=click.Choice(["venv", "conda"]), default=None,
                         help="Environment kind  [default: the project's, else venv]")
@@ -19,14 +28,15 @@ def _context(**cli):
     return project, settings, manager_for(settings.get("backend"))
 
 
-def _locked(method: str, cli: dict, **kwargs):
-    """Run the manager's ``method`` while holding the project's lock; return (result, reporter)."""
+def _locked(action: Callable[[EnvManager, Project, Any, Reporter], dict], cli: dict) -> tuple[dict, Reporter]:
+    """Run ``action(manager, project, settings, reporter)`` while holding the project's lock; return
+    (its result, reporter)."""
     from scaffolder.mutex import project_mutex
 
     project, settings, manager = _context(**cli)
     reporter = current_reporter()
     with project_mutex(project.root, reporter):
-        return getattr(manager, method)(project, settings, reporter=reporter, **kwargs), reporter
+        return action(manager, project, settings, reporter), reporter
 
 
 @click.group()
@@ -44,7 +54,9 @@ def env() -> None:
 def create(python, installer, backend, recreate, as_json) -> None:
     """Create the env and install the lock into it (locking first if there is no lock)."""
     cli = dict(python=python, installer=installer, backend=backend)
-    result, reporter = _locked("create", cli, recreate=recreate)
+    result, reporter = _locked(
+        lambda manager, project, settings, reporter: manager.create(project, settings, recreate=recreate,
+                                                                    reporter=reporter), cli)
     if as_json:
         print_json(result)
         return
@@ -57,7 +69,9 @@ def create(python, installer, backend, recreate, as_json) -> None:
 @_JSON
 def sync(backend, as_json) -> None:
     """Make the env match the lock exactly: install, upgrade, downgrade and remove (hash-checked)."""
-    result, reporter = _locked("sync", dict(backend=backend))
+    result, reporter = _locked(lambda manager, project, settings, reporter: manager.sync(project, settings,
+                                                                                          reporter=reporter),
+                               dict(backend=backend))
     if as_json:
         print_json(result)
         return
@@ -90,7 +104,12 @@ def info(backend, as_json) -> None:
 @_JSON
 def remove(backend, as_json) -> None:
     """Delete the env (and unregister kernels that ran it); the lock stays."""
-    result, reporter = _locked("remove", dict(backend=backend))
+    # Importing it registers the clean-up of the kernels that ran the env (kernels sit above envs).
+    import scaffolder.kernels.project  # noqa: F401
+
+    result, reporter = _locked(lambda manager, project, settings, reporter: manager.remove(project, settings,
+                                                                                            reporter=reporter),
+                               dict(backend=backend))
     if as_json:
         print_json(result)
         return

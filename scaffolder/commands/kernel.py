@@ -4,7 +4,8 @@ from pathlib import Path
 
 import click
 
-from scaffolder.console import current_reporter, print_json
+from scaffolder.commands import current_reporter
+from scaffolder.console import print_json
 
 
 def _project_or_none():
@@ -47,7 +48,7 @@ def register(name, display_name, location, prefix, replace, as_json) -> None:
     elif location is None and prefix is None:
         prefix = project_kernel.kernel_prefix(project)  # where it was registered last time
     reporter = current_reporter()
-    result = project_kernel.register(project, name, display_name, prefix=prefix, replace=replace)
+    result = project_kernel.register(project, name, display_name, prefix=prefix, replace=replace, reporter=reporter)
     if result.replaced is not None:
         why = "whose interpreter no longer exists" if result.replaced.stale else "of another environment"
         reporter.warn(f"replaced kernel {result.replaced.name!r} {why} ({result.replaced.interpreter})")

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import click
 
-from scaffolder.console import current_reporter, is_interactive, print_json
+from scaffolder.commands import current_reporter
+from scaffolder.console import is_interactive, print_json
 
 
 @click.command()

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import click
 
-from scaffolder.console import current_reporter, print_json
+from scaffolder.commands import current_reporter
+from scaffolder.console import print_json
 
 
 @click.command()

@@ -1,9 +1,52 @@
-"""The one interface every environment backend implements."""
+"""The two interfaces of ``envs/``: ``EnvManager`` (a project's environment of one kind, venv or
+conda: what ``env``, ``lock``, ``check`` and ``update`` call) and ``EnvBackend`` (the tool that makes
+and fills one environment: uv, virtualenv + pip, a conda executable, rattler)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from scaffolder.console import Reporter
+    from scaffolder.project import Project
+    from scaffolder.transaction import Transaction
+
+
+@runtime_checkable
+class EnvManager(Protocol):
+    """A project's environment of one kind; ``envs.manager.manager_for(kind)`` returns one.
+
+    ``envs.manager.VenvManager`` and ``envs.conda_manager.CondaManager`` implement it. ``settings`` is
+    the command's resolved ``config.Settings``. Results are plain dicts, printed as is by ``--json``."""
+
+    kind: str  # "venv" or "conda"
+
+    def create(self, project: Project, settings: Any, *, recreate: bool = False,
+               reporter: Reporter | None = None) -> dict[str, Any]:
+        """Make the env and install the lock into it (locking first if there is none)."""
+
+    def sync(self, project: Project, settings: Any, *, reporter: Reporter | None = None) -> dict[str, Any]:
+        """Make the env match the lock exactly."""
+
+    def info(self, project: Project, settings: Any) -> dict[str, Any]:
+        """Where the env is, its Python, its packages and the lock's state."""
+
+    def remove(self, project: Project, settings: Any, *, reporter: Reporter | None = None) -> dict[str, Any]:
+        """Delete the env (``BEFORE_REMOVE`` hooks run first); the lock stays."""
+
+    def lock(self, project: Project, settings: Any, *, upgrade: bool = False, upgrade_packages: Sequence[str] = (),
+             reporter: Reporter | None = None, txn: Transaction | None = None,
+             extras: Sequence[str] | None = None) -> Any:
+        """Write the project's lock files; returns what was locked (``locks.locking.LockResult``)."""
+
+    def lock_states(self, project: Project, settings: Any) -> dict[str, tuple[str, str]]:
+        """Each lock file: (state, detail), state one of fresh, stale, missing, corrupted."""
+
+    def check(self, project: Project, settings: Any) -> list[str]:
+        """Drift between the env, the lock and the inputs, one line each; empty when in step."""
 
 
 class EnvBackend(ABC):
@@ -21,7 +64,9 @@ class EnvBackend(ABC):
 
     @abstractmethod
     def sync(self, path: Path, lock_file: Path) -> None:
-        """Make the environment match ``lock_file`` exactly, hash-checked, removing anything extra."""
+        """Make the environment match ``lock_file`` exactly, hash-checked, removing anything extra.
+
+        A venv backend also takes ``on_line``: where to stream the installer's output lines (None: capture)."""
 
     @abstractmethod
     def installed(self, path: Path) -> dict[str, str]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scaffolder.envs.base import EnvManager
 from scaffolder.errors import EnvError, LockError, UsageError
 from scaffolder.fsutil import atomic_copy, atomic_write_text, remove_tree
 from scaffolder.locks.condalock import (
@@ -211,8 +212,8 @@ def describe(files: CondaFiles, engine: CondaEngine, prefix: Path) -> dict[str, 
 # ------------------------------------------------------------ the env, lock and check commands
 
 
-class CondaManager:
-    """The conda env behind ``env``, ``lock`` and ``check`` (registered in environment.MANAGERS)."""
+class CondaManager(EnvManager):
+    """The conda env behind ``env``, ``lock`` and ``check`` (registered in envs.manager.MANAGERS)."""
 
     kind = "conda"
 
@@ -395,7 +396,7 @@ class CondaManager:
             raise EnvError(f"{prefix} is not a conda environment, so it was left alone",
                            "delete it yourself if it should go")
         for hook in BEFORE_REMOVE:
-            hook(project, prefix)
+            hook(project, prefix, reporter)
         remove_tree(prefix)
         return {"path": str(prefix), "removed": True}
 
@@ -435,54 +436,3 @@ def _shown(path: Path, project: Project) -> str:
         return str(Path(path).relative_to(project.root))
     except ValueError:
         return str(path)
-
-
-# ------------------------------------------------------------ scaffolder new --env conda
-
-
-def _wants_conda(options) -> bool:  # noqa: ANN001 - generate.NewOptions
-    return options.env == "conda"
-
-
-def _wants_conda_env(options) -> bool:  # noqa: ANN001
-    return options.env == "conda" and options.lock
-
-
-def _new_context(ctx):  # noqa: ANN001, ANN202 - generate.StepContext
-    from scaffolder.envs.new_steps import _project
-
-    project, settings = _project(ctx)
-    return project, settings, CondaManager()
-
-
-def new_write_inputs(ctx) -> None:  # noqa: ANN001
-    project, settings, manager = _new_context(ctx)
-    ctx.reporter.info(manager.python_choice(project, settings).describe())
-    manager.ensure_inputs(project, settings, txn=ctx.txn)
-    ctx.settings.update(backend="conda")
-
-
-def new_lock(ctx) -> None:  # noqa: ANN001
-    project, settings, manager = _new_context(ctx)
-    manager.lock(project, settings, reporter=ctx.reporter, txn=ctx.txn)
-
-
-def new_create(ctx) -> None:  # noqa: ANN001
-    project, settings, manager = _new_context(ctx)
-    engine = manager.engine(settings)
-    files = manager.files(project)
-    prefix = prefix_for(project.root, project.settings, engine)
-    if prefix.exists():
-        raise EnvError(f"{prefix} already exists", "remove it, or generate into another directory")
-    sync(files, engine, prefix, txn=ctx.txn)
-    link_project_source(engine, prefix, project.root)
-    ctx.settings.update(backend="conda", python=manager.python(project, settings), lock=files.lock_file.name,
-                        env_path=_shown(prefix, project))
-
-
-# ``new --env conda``: environment.yml, then the lock, then the env (each undone if a later step fails).
-NEW_STEPS = [
-    ("write environment.yml", _wants_conda, new_write_inputs),
-    ("lock conda environment", _wants_conda_env, new_lock),
-    ("create conda environment", _wants_conda_env, new_create),
-]

@@ -17,6 +17,7 @@ from typing import Any
 
 from scaffolder.console import Reporter
 from scaffolder.envs import get_backend
+from scaffolder.envs.base import EnvManager
 from scaffolder.envs.venv import VenvBackend, looks_like_venv
 from scaffolder.errors import EnvError, LockError, UsageError
 from scaffolder.fsutil import is_within, remove_tree
@@ -36,11 +37,13 @@ MANAGERS: dict[str, str] = {
 INSTALLERS: dict[str, str] = {"uv": "uv", "pip": "virtualenv"}
 DEFAULT_ENV_PATH = ".venv"
 SOURCE_PTH = "_scaffolder_project_src.pth"
-# Called with (project, env path) just before ``env remove`` deletes an env (kernels unregister here).
-BEFORE_REMOVE: list[Callable[[Project, Path], None]] = []
+# Called with (project, env path, reporter) just before ``env remove`` deletes an env: kernels/project.py
+# registers the kernel clean-up here (envs/ never imports kernels/).
+BEFORE_REMOVE: list[Callable[[Project, Path, Reporter | None], object]] = []
 
 
-def manager_for(kind: str | None):
+def manager_for(kind: str | None) -> EnvManager:
+    # By name, so the conda manager (and what it imports) loads only for a conda project: start-up speed.
     kind = kind or "venv"
     target = MANAGERS.get(kind)
     if target is None:
@@ -206,7 +209,7 @@ def require_coverage(locks: list[tuple[str, lockfile.Lock]], here: str | None = 
                            f"add it: scaffolder lock --platform {','.join((*lock.platforms, here))}{torch}")
 
 
-def install_locked(root: Path, env: Path, backend: VenvBackend) -> int:
+def install_locked(root: Path, env: Path, backend: VenvBackend, *, reporter: Reporter | None = None) -> int:
     """Make ``env`` match the project's locks exactly, hash-checked; the locks are verified first.
 
     A universal lock is narrowed to what this machine installs (its markers evaluated for the env's
@@ -229,7 +232,8 @@ def install_locked(root: Path, env: Path, backend: VenvBackend) -> int:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(merged)
-        backend.sync(env, Path(tmp))
+        # Inside a live step the installer's lines are shown beside it (the reporter decides).
+        backend.sync(env, Path(tmp), on_line=reporter.output_sink() if reporter is not None else None)
     finally:
         Path(tmp).unlink(missing_ok=True)
     _link_project_source(backend, env, root)
@@ -252,7 +256,7 @@ def drift(backend: VenvBackend, env: Path, expected: dict[str, str]) -> list[str
     return lines
 
 
-class VenvManager:
+class VenvManager(EnvManager):
     kind = "venv"
 
     def create(self, project: Project, settings, *, recreate: bool = False, reporter: Reporter | None = None
@@ -286,7 +290,7 @@ class VenvManager:
             else:
                 self._warn_if_stale(project, settings, reporter)
             with reporter.step("install from the lock"):
-                count = install_locked(project.root, env, backend)
+                count = install_locked(project.root, env, backend, reporter=reporter)
         project.update_settings(backend="venv", installer=backend.installer, python=version,
                                 env_path=_rel(env, project), lock=MAIN_LOCK)
         return {"path": str(env), "python": version, "installer": backend.installer, "packages": count,
@@ -303,7 +307,7 @@ class VenvManager:
         self._warn_if_stale(project, settings, reporter)
         before = drift(backend, env, expected_packages(project.root, backend.python_version(env)))
         with reporter.step(f"sync {_rel(env, project)} with the lock"):
-            count = install_locked(project.root, env, backend)
+            count = install_locked(project.root, env, backend, reporter=reporter)
         return {"path": str(env), "packages": count, "changed": before}
 
     def info(self, project: Project, settings) -> dict[str, Any]:
@@ -331,7 +335,7 @@ class VenvManager:
             raise EnvError(f"{env} is not a virtual environment, so it was left alone",
                            "delete it yourself if it should go")
         for hook in BEFORE_REMOVE:
-            hook(project, env)
+            hook(project, env, reporter)
         remove_tree(env)
         return {"path": str(env), "removed": True}
 
@@ -453,15 +457,6 @@ class VenvManager:
         for state, detail in self.lock_states(project, settings).values():
             if state == "stale":
                 reporter.warn(f"{detail}; installing it anyway (run 'scaffolder lock' to update it)")
-
-
-def _remove_kernels(project: Project, env: Path) -> None:
-    from scaffolder.kernels.project import remove_for_env
-
-    remove_for_env(project, env)
-
-
-BEFORE_REMOVE.append(_remove_kernels)
 
 
 def _uses_torch(project: Project) -> bool:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from scaffolder.console import current_reporter
 from scaffolder.envs.venv import VenvBackend
 from scaffolder.errors import EnvError
 from scaffolder.indexes import load_index_config, uv_environ, uv_index_args
@@ -25,10 +25,10 @@ class UvBackend(VenvBackend):
             cmd += ["--python", str(python)]
         run(cmd, env=uv_environ(), what=f"creating {Path(path).name}", error=EnvError)
 
-    def sync(self, path: Path, lock_file: Path) -> None:
+    def sync(self, path: Path, lock_file: Path, *, on_line: Callable[[str], None] | None = None) -> None:
         # Hash-checked (every lock line has --hash) and exact (removes what the lock lacks).
         sources = load_index_config()
-        sink = current_reporter().output_sink()  # on a terminal: uv's lines (Downloading torch (180MiB)...) show
+        sink = on_line  # on a terminal: uv's lines (Downloading torch (180MiB)...) show
         cmd = [find_uv(), "pip", "sync", str(lock_file), "--python", str(self.python(path)), "--require-hashes",
                "--allow-empty-requirements", *([] if sink else ["--quiet"]), "--color", "never", "--no-progress",
                *uv_index_args(sources)]

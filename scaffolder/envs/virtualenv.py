@@ -8,9 +8,9 @@ pip-sync would uninstall first.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 
-from scaffolder.console import current_reporter
 from scaffolder.envs.venv import VenvBackend
 from scaffolder.errors import EnvError
 from scaffolder.indexes import load_index_config, pip_index_args
@@ -34,12 +34,12 @@ class VirtualenvBackend(VenvBackend):
             cmd += ["--python", str(python)]
         run(cmd, what=f"creating {Path(path).name}", error=EnvError)
 
-    def sync(self, path: Path, lock_file: Path) -> None:
+    def sync(self, path: Path, lock_file: Path, *, on_line: Callable[[str], None] | None = None) -> None:
         wanted = lockfile.read(lock_file).versions()
         python = str(self.python(path))
         where = f"installing into {Path(path).name}"
         if wanted:
-            sink = current_reporter().output_sink()  # on a terminal: pip's Collecting/Downloading lines show
+            sink = on_line  # on a terminal: pip's Collecting/Downloading lines show
             run([python, "-m", "pip", "install", "--require-hashes", "--no-deps", "--no-input",
                  "--disable-pip-version-check", "--quiet" if sink is None else "--progress-bar=off", "--no-compile",
                  *pip_index_args(), "-r", str(lock_file)],

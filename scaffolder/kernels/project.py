@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scaffolder import tomlfile
+from scaffolder.console import Reporter, color_enabled
+from scaffolder.envs.manager import BEFORE_REMOVE
 from scaffolder.errors import KernelError, KernelExists
 from scaffolder.kernels import specs as kernels
 from scaffolder.names import kernel_name
@@ -76,7 +78,8 @@ def search_dirs(project: Project | None) -> list[Path]:
     return dirs
 
 
-def ipykernel_installer(project: Project, txn: Transaction | None = None) -> Callable[[], None]:
+def ipykernel_installer(project: Project, txn: Transaction | None = None,
+                        reporter: Reporter | None = None) -> Callable[[], None]:
     """Install ipykernel into the project's environment the way every package gets there: through the lock.
 
     ipykernel joins the dev dependencies (``[dependency-groups] dev``, or ``requirements-dev.in``) if no
@@ -88,18 +91,17 @@ def ipykernel_installer(project: Project, txn: Transaction | None = None) -> Cal
             raise KernelError(f"ipykernel is not installed in {env_dir(project)}",
                               "add ipykernel to environment.yml, then run 'scaffolder lock' and 'scaffolder env sync'")
         if txn is not None:
-            _install_through_lock(project, txn)
+            _install_through_lock(project, txn, reporter)
             return
         from scaffolder.transaction import Transaction
 
         with Transaction() as own:
-            _install_through_lock(project, own)
+            _install_through_lock(project, own, reporter)
 
     return install
 
 
-def _install_through_lock(project: Project, txn: Transaction) -> None:
-    from scaffolder.console import current_reporter
+def _install_through_lock(project: Project, txn: Transaction, reporter: Reporter | None) -> None:
     from scaffolder.envs.manager import (
         VenvManager,
         env_path,
@@ -111,7 +113,7 @@ def _install_through_lock(project: Project, txn: Transaction) -> None:
     from scaffolder.locks.inputs import gather
     from scaffolder.locks.locking import MAIN_LOCK
 
-    reporter = current_reporter()
+    reporter = reporter or Reporter(color=color_enabled())
     if not (project.root / MAIN_LOCK).is_file():
         raise KernelError(f"ipykernel is not installed in {env_dir(project)} and the project has no {MAIN_LOCK}",
                           "run 'scaffolder lock' and 'scaffolder env sync', or pass --no-kernel")
@@ -122,7 +124,8 @@ def _install_through_lock(project: Project, txn: Transaction) -> None:
     if IPYKERNEL not in expected_packages(project.root):
         VenvManager().lock(project, load_settings(project), reporter=reporter, txn=txn)
     with reporter.step("install ipykernel from the lock"):
-        install_locked(project.root, env_path(project), venv_backend(project.settings.get("installer")))
+        install_locked(project.root, env_path(project), venv_backend(project.settings.get("installer")),
+                       reporter=reporter)
 
 
 def _add_dev_requirement(project: Project, txn: Transaction) -> str:
@@ -160,6 +163,7 @@ def register(
     replace: bool = False,
     record: bool = True,
     txn: Transaction | None = None,
+    reporter: Reporter | None = None,
 ) -> kernels.Registration:
     """Register the project's kernel for its environment and record its name in ``[tool.scaffolder]``.
 
@@ -172,7 +176,7 @@ def register(
     result = kernels.register(
         python, name or project.settings.get("kernel") or default_name(project),
         display_name or default_display_name(project),
-        prefix=prefix, env=env, replace=replace, install_ipykernel=ipykernel_installer(project, txn),
+        prefix=prefix, env=env, replace=replace, install_ipykernel=ipykernel_installer(project, txn, reporter),
     )
     if record:
         project.update_settings(kernel=result.kernel.name, kernel_prefix=_relative(prefix, project.root))
@@ -189,7 +193,8 @@ def register_for_new(ctx) -> None:  # noqa: ANN001 - generate.StepContext
     pyproject = tomlfile.loads((ctx.project_dir / "pyproject.toml").read_text(encoding="utf-8"))
     project = Project(root=ctx.project_dir, settings=ctx.settings, pyproject=pyproject)
     try:
-        result = register(project, record=False, txn=ctx.txn)  # `new` writes ctx.settings after the last step
+        # record=False: `new` writes ctx.settings after the last step
+        result = register(project, record=False, txn=ctx.txn, reporter=ctx.reporter)
     except KernelExists as exc:
         raise KernelExists(exc.message, "remove it with 'scaffolder kernel remove NAME', or rerun with --no-kernel") \
             from exc
@@ -200,16 +205,16 @@ def register_for_new(ctx) -> None:  # noqa: ANN001 - generate.StepContext
     ctx.settings["kernel"] = result.kernel.name
 
 
-def remove_for_env(project: Project, env: Path | None = None) -> list[kernels.KernelInfo]:
+def remove_for_env(project: Project, env: Path | None = None,
+                   reporter: Reporter | None = None) -> list[kernels.KernelInfo]:
     """Remove every kernel that runs the project's environment (``env remove`` calls this).
 
     The project keeps its ``kernel`` record, so ``check`` says the kernel is missing until the
     environment is created again and the kernel re-registered. Kernels that cannot be removed are warned about."""
-    from scaffolder.console import current_reporter
-
+    reporter = reporter or Reporter(color=color_enabled())
     removed, failed = kernels.remove_for_env(env or env_dir(project), extra_dirs=search_dirs(project))
     for info, why in failed:
-        current_reporter().warn(f"kernel {info.name!r} at {info.resource_dir} was not removed: {why}")
+        reporter.warn(f"kernel {info.name!r} at {info.resource_dir} was not removed: {why}")
     return removed
 
 
@@ -235,3 +240,9 @@ def _relative(path: Path | None, root: Path) -> str | None:
         return str(path.relative_to(root))
     except ValueError:
         return str(path)
+
+
+# ``env remove`` (either kind) unregisters the kernels that ran the env. Registered here, where kernels
+# live, so that envs/ never imports kernels/ (kernels sit above envs); ``commands/env.py`` imports this
+# module before it removes an env.
+BEFORE_REMOVE.append(remove_for_env)

@@ -19,33 +19,11 @@ from scaffolder import __version__
 from scaffolder.console import Reporter
 from scaffolder.errors import DestinationExists, InvalidName, ScaffolderError, StepFailed, UntrustedTemplate
 from scaffolder.fsutil import atomic_copy, temporary_dir_beside
+from scaffolder.lifecycle.new_options import NewOptions, Step, StepContext
 from scaffolder.names import project_names
 from scaffolder.project import write_settings
 from scaffolder.templates import sources as tpl
 from scaffolder.transaction import Transaction
-
-
-@dataclass
-class NewOptions:
-    name: str
-    template: str | None = None
-    output_dir: Path = Path(".")
-    overrides: dict[str, Any] = field(default_factory=dict)
-    answers_file: Path | None = None
-    no_input: bool = True
-    trust: bool = False
-    allow_outside_links: bool = False  # copy what symlinks that leave the template point at
-    force: bool = False
-    dry_run: bool = False
-    checkout: str | None = None
-    env: str = "none"  # venv | conda | none
-    python: str | None = None
-    torch: str | None = None
-    installer: str | None = None
-    lock: bool = True
-    kernel: bool = True
-    git: bool = False  # git init + a first commit (the CLI turns it on; --no-git off)
-    compile_bytecode: bool | None = None  # None: the compile_bytecode setting (default off)
 
 
 @dataclass
@@ -77,20 +55,9 @@ class NewResult:
         }
 
 
-@dataclass
-class StepContext:
-    options: NewOptions
-    project_dir: Path
-    settings: dict[str, Any]  # [tool.scaffolder], steps add to it
-    txn: Transaction
-    reporter: Reporter
-    facts: dict[str, Any] = field(default_factory=dict)  # for the summary, not recorded (packages, ...)
-
-
 _FORCE_HINT = "choose another name, or pass --force to overwrite template files"
 
-# (name, applies(options) -> bool, run(StepContext)). Later steps can rely on earlier ones.
-Step = tuple[str, Callable[[NewOptions], bool], Callable[[StepContext], None]]
+# The steps after rendering, in order (each a ``new_options.Step``). Later steps can rely on earlier ones.
 POST_RENDER_STEPS: list[Step] = []
 
 
@@ -331,7 +298,7 @@ def decide_trust(fetched: tpl.FetchedTemplate, trust: bool, confirm_trust, *, dr
 
 
 def _env_steps() -> list[Step]:
-    from scaffolder.envs.new_steps import STEPS
+    from scaffolder.lifecycle.new_steps import STEPS
 
     return STEPS
 

@@ -1,4 +1,5 @@
-"""``scaffolder new``'s environment steps, in this order: create environment, lock, install.
+"""``scaffolder new``'s environment steps, in this order: create environment, lock, install (venv);
+environment.yml, lock, create (conda). They drive the managers in ``envs/``.
 
 Each step registers with the transaction how to undo what it made, so a failure anywhere in
 ``new`` removes the env and the lock files again. Settings go into ``ctx.settings``, which ``new``
@@ -10,6 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from scaffolder import tomlfile
+from scaffolder.envs.conda_manager import CondaManager, _shown, link_project_source, prefix_for
+from scaffolder.envs.conda_manager import sync as conda_sync
 from scaffolder.envs.manager import (
     VenvManager,
     choose_python,
@@ -24,7 +27,7 @@ from scaffolder.errors import EnvError
 from scaffolder.project import Project
 
 if TYPE_CHECKING:  # pragma: no cover
-    from scaffolder.lifecycle.new import NewOptions, Step, StepContext
+    from scaffolder.lifecycle.new_options import NewOptions, Step, StepContext
 
 
 def _wants_venv(options: NewOptions) -> bool:
@@ -67,7 +70,7 @@ def install(ctx: StepContext) -> None:
     backend = venv_backend(ctx.settings.get("installer"))
     backend.compile_bytecode = ctx.options.compile_bytecode
     ctx.facts["bytecode_compiled"] = compile_bytecode(backend.compile_bytecode)
-    ctx.facts["packages"] = install_locked(project.root, env_path(project), backend)
+    ctx.facts["packages"] = install_locked(project.root, env_path(project), backend, reporter=ctx.reporter)
     ctx.facts["locks"] = lock_file_names(project.root)  # pylock.toml and pylock.dev.toml too
 
 
@@ -78,11 +81,50 @@ STEPS: list[Step] = [
 ]
 
 
-def _conda_steps() -> list[Step]:
-    from scaffolder.envs.conda_manager import NEW_STEPS
-
-    return NEW_STEPS
+# ------------------------------------------------------------ scaffolder new --env conda
 
 
-# --env conda: write environment.yml, lock, create the env (scaffolder.envs.conda_manager).
-STEPS += _conda_steps()
+def _wants_conda(options) -> bool:  # noqa: ANN001 - lifecycle.new.NewOptions
+    return options.env == "conda"
+
+
+def _wants_conda_env(options) -> bool:  # noqa: ANN001
+    return options.env == "conda" and options.lock
+
+
+def _new_context(ctx):  # noqa: ANN001, ANN202 - lifecycle.new.StepContext
+    project, settings = _project(ctx)
+    return project, settings, CondaManager()
+
+
+def new_write_inputs(ctx) -> None:  # noqa: ANN001
+    project, settings, manager = _new_context(ctx)
+    ctx.reporter.info(manager.python_choice(project, settings).describe())
+    manager.ensure_inputs(project, settings, txn=ctx.txn)
+    ctx.settings.update(backend="conda")
+
+
+def new_lock(ctx) -> None:  # noqa: ANN001
+    project, settings, manager = _new_context(ctx)
+    manager.lock(project, settings, reporter=ctx.reporter, txn=ctx.txn)
+
+
+def new_create(ctx) -> None:  # noqa: ANN001
+    project, settings, manager = _new_context(ctx)
+    engine = manager.engine(settings)
+    files = manager.files(project)
+    prefix = prefix_for(project.root, project.settings, engine)
+    if prefix.exists():
+        raise EnvError(f"{prefix} already exists", "remove it, or generate into another directory")
+    conda_sync(files, engine, prefix, txn=ctx.txn)
+    link_project_source(engine, prefix, project.root)
+    ctx.settings.update(backend="conda", python=manager.python(project, settings), lock=files.lock_file.name,
+                        env_path=_shown(prefix, project))
+
+
+# ``new --env conda``: environment.yml, then the lock, then the env (each undone if a later step fails).
+STEPS += [
+    ("write environment.yml", _wants_conda, new_write_inputs),
+    ("lock conda environment", _wants_conda_env, new_lock),
+    ("create conda environment", _wants_conda_env, new_create),
+]
