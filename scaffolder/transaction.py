@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from scaffolder.fsutil import atomic_write_bytes
+
 
 class Transaction:
     def __init__(self) -> None:
@@ -38,6 +40,16 @@ class Transaction:
                 shutil.rmtree(path)
 
         self.on_rollback(f"remove {path}", remove)
+
+    def guard(self, path: Path) -> None:
+        """Call before writing or deleting the file at ``path``: on rollback it gets its old content
+        back (its mode kept), or goes again if it did not exist. The one backup-and-restore of a file."""
+        path = Path(path)
+        if not path.is_file():
+            self.created_path(path)
+            return
+        old = path.read_bytes()
+        self.on_rollback(f"restore {path}", lambda: atomic_write_bytes(path, old))
 
     def rollback(self) -> None:
         while self._undo:

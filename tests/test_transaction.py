@@ -33,3 +33,26 @@ def test_created_paths_are_removed(tmp_path):
             (tmp_path / "d" / "f").write_text("x")
             raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
+
+
+def test_guard_restores_a_file_and_removes_a_new_one(tmp_path):
+    existing, new = tmp_path / "a.txt", tmp_path / "b.txt"
+    existing.write_text("old")
+    existing.chmod(0o600)
+    with pytest.raises(RuntimeError), Transaction() as txn:
+        txn.guard(existing)
+        existing.write_text("changed")
+        txn.guard(new)
+        new.write_text("made")
+        raise RuntimeError("boom")
+    assert existing.read_text() == "old" and existing.stat().st_mode & 0o777 == 0o600
+    assert not new.exists()
+
+
+def test_guard_keeps_the_change_on_commit(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_text("old")
+    with Transaction() as txn:
+        txn.guard(path)
+        path.write_text("changed")
+    assert path.read_text() == "changed"

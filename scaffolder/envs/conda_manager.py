@@ -10,8 +10,6 @@ The commands (``new --env conda``, ``env``, ``lock``, ``check``) call these; the
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from scaffolder.envs.base import EnvManager
 from scaffolder.errors import EnvError, LockError, UsageError
-from scaffolder.fsutil import atomic_copy, atomic_write_text, remove_tree
+from scaffolder.fsutil import atomic_write_text, remove_tree
 from scaffolder.locks.condalock import (
     DEFAULT_CHANNELS,
     DEFAULT_PLATFORMS,
@@ -87,16 +85,8 @@ def lock_platforms(platforms: Iterable[str] | None) -> list[str]:
 
 def _guard(path: Path, txn: Transaction | None) -> None:
     """Let ``txn`` undo a write to ``path``: delete it if new, restore it if it existed."""
-    if txn is None:
-        return
-    if not path.exists():
-        txn.created_path(path)
-        return
-    backup_dir = Path(tempfile.mkdtemp(prefix=".scaffolder-backup-", dir=path.parent))
-    backup = backup_dir / path.name
-    shutil.copy2(path, backup)
-    txn.on_rollback(f"drop backup of {path}", lambda: shutil.rmtree(backup_dir, ignore_errors=True))
-    txn.on_rollback(f"restore {path}", lambda: atomic_copy(backup, path))
+    if txn is not None:
+        txn.guard(path)
 
 
 def write_inputs(

@@ -130,7 +130,7 @@ def _install_through_lock(project: Project, txn: Transaction, reporter: Reporter
 
 def _add_dev_requirement(project: Project, txn: Transaction) -> str:
     """Add ipykernel to the dev inputs (the same file the lock reads them from); returns where."""
-    from scaffolder.fsutil import atomic_write_bytes, atomic_write_text
+    from scaffolder.fsutil import atomic_write_text
     from scaffolder.locks.inputs import REQUIREMENTS_DEV_IN
 
     path = project.root / REQUIREMENTS_DEV_IN
@@ -147,8 +147,7 @@ def _add_dev_requirement(project: Project, txn: Transaction) -> str:
         groups.setdefault("dev", tomlkit.array()).append(IPYKERNEL_REQUIREMENT)
         new_text = tomlkit.dumps(doc)
         where = "[dependency-groups] dev in pyproject.toml"
-    old = path.read_bytes()
-    txn.on_rollback(f"restore {path}", lambda: atomic_write_bytes(path, old))
+    txn.guard(path)
     atomic_write_text(path, new_text)
     project.pyproject = tomlfile.loads(project.pyproject_path.read_text(encoding="utf-8"))
     return where

@@ -337,11 +337,7 @@ def _apply(root: Path, writes: dict[str, bytes | None]) -> None:
     with Transaction() as txn:
         for rel, data in writes.items():
             target = root / rel
-            old = target.read_bytes() if target.is_file() else None
-            if old is not None:
-                txn.on_rollback(f"restore {rel}", lambda t=target, o=old: atomic_write_bytes(t, o))
-            else:
-                txn.created_path(target)
+            txn.guard(target)
             if data is None:
                 target.unlink()
             else:

@@ -22,7 +22,7 @@ from typing import Any
 from scaffolder.config import load as load_settings
 from scaffolder.console import Reporter
 from scaffolder.errors import LockError
-from scaffolder.fsutil import atomic_write_bytes, atomic_write_text, temporary_dir_beside
+from scaffolder.fsutil import atomic_write_text, temporary_dir_beside
 from scaffolder.indexes import load_index_config
 from scaffolder.locks import lockfile, pylock
 from scaffolder.locks.inputs import InputSet, LockInputs, fingerprint, gather
@@ -384,10 +384,7 @@ def _write_all(root: Path, texts: dict[str, str], txn: Transaction | None) -> li
         if new is None and old is None:
             continue
         if txn is not None:
-            if old is None:
-                txn.created_path(path)
-            else:
-                txn.on_rollback(f"restore {path}", lambda p=path, b=old: atomic_write_bytes(p, b))
+            txn.guard(path)
         if new is None:
             path.unlink()
         else:
