@@ -182,12 +182,12 @@ def register(
     return result
 
 
-def applies_to_new(options) -> bool:  # noqa: ANN001 - generate.NewOptions
+def applies_to_new(options) -> bool:  # noqa: ANN001 - lifecycle.new_options.NewOptions
     # --no-lock leaves the env empty (nothing installed), so there is no ipykernel to point at.
     return options.kernel and options.env != "none" and options.lock
 
 
-def register_for_new(ctx) -> None:  # noqa: ANN001 - generate.StepContext
+def register_for_new(ctx) -> None:  # noqa: ANN001 - lifecycle.new_options.StepContext
     """``scaffolder new``'s last step: register the kernel, and remove it again if ``new`` rolls back."""
     pyproject = tomlfile.loads((ctx.project_dir / "pyproject.toml").read_text(encoding="utf-8"))
     project = Project(root=ctx.project_dir, settings=ctx.settings, pyproject=pyproject)

@@ -23,7 +23,7 @@ GENERIC_NEXT_STEPS = [
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
-def summarize(dest: Path, ctx, git) -> dict[str, Any]:  # noqa: ANN001 - generate.StepContext, gitrepo.GitResult
+def summarize(dest: Path, ctx, git) -> dict[str, Any]:  # noqa: ANN001 - lifecycle.new_options.StepContext, gitrepo.GitResult
     """The facts the summary and ``--json`` show; keys whose step did not run are None."""
     settings = ctx.settings
     env_rel = settings.get("env_path")
@@ -45,7 +45,7 @@ def summarize(dest: Path, ctx, git) -> dict[str, Any]:  # noqa: ANN001 - generat
     }
 
 
-def _notes(ctx) -> list[str]:  # noqa: ANN001 - generate.StepContext
+def _notes(ctx) -> list[str]:  # noqa: ANN001 - lifecycle.new_options.StepContext
     """What the user should know about the env: today only a machine where Python never caches bytecode."""
     if ctx.facts.get("bytecode_compiled") is False and os.environ.get("PYTHONDONTWRITEBYTECODE"):
         return ["PYTHONDONTWRITEBYTECODE is set, so Python never caches bytecode here and imports stay about "
@@ -103,7 +103,7 @@ def next_steps(repo_dir: Path, answers: dict[str, Any], dest: Path, settings: di
     return [_PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), command) for command in declared[:3]]
 
 
-def render(result, verbosity: int = 0) -> list[str]:  # noqa: ANN001 - generate.NewResult
+def render(result, verbosity: int = 0) -> list[str]:  # noqa: ANN001 - lifecycle.new.NewResult
     """The human summary: facts, then the commands to run next."""
     s = result.summary
     rel = os.path.relpath(result.project_dir)
