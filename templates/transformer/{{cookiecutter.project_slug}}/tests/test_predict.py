@@ -6,20 +6,26 @@ import pytest
 
 from {{ cookiecutter.package_name }}.predict import main
 
-POSITIVE = "the acting was truly wonderful and moving ."
-NEGATIVE = "the script was really dull and tedious ."
-
 
 def lines(text):
     return [json.loads(line) for line in text.splitlines()]
 
 
+@pytest.fixture(scope="module")
+def reviews(sentiment_rows):
+    """One positive and one negative review of the kind the tiny model was fine-tuned on: hand-written
+    sentences outside its 600 synthetic reviews were classified right in one run and wrong in another."""
+    positive = next(r["text"] for r in sentiment_rows if r["label"] == 1)
+    negative = next(r["text"] for r in sentiment_rows if r["label"] == 0)
+    return positive, negative
+
+
 @pytest.mark.parametrize("spaced", [False, True])
-def test_predict_round_trips_the_saved_model(finetuned, capsys, spaced):
+def test_predict_round_trips_the_saved_model(finetuned, reviews, capsys, spaced):
     model = ["--model", str(finetuned / "model")] if spaced else [f"--model={finetuned / 'model'}"]
-    assert main([*model, POSITIVE, NEGATIVE]) == 0
+    assert main([*model, *reviews]) == 0
     rows = lines(capsys.readouterr().out)
-    assert [r["text"] for r in rows] == [POSITIVE, NEGATIVE]  # input order kept
+    assert [r["text"] for r in rows] == list(reviews)  # input order kept
     assert [r["label"] for r in rows] == ["positive", "negative"]
     assert all(0.5 <= r["score"] <= 1 for r in rows)
 
@@ -36,8 +42,8 @@ def test_predict_reads_a_file_and_writes_out(finetuned, sentiment_rows, tmp_path
     assert right >= 40
 
 
-def test_predict_reads_stdin(finetuned, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "stdin", io.StringIO(f"{POSITIVE}\n\n{NEGATIVE}\n"))
+def test_predict_reads_stdin(finetuned, reviews, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(f"{reviews[0]}\n\n{reviews[1]}\n"))
     assert main([f"--model={finetuned / 'model'}"]) == 0
     assert [r["label"] for r in lines(capsys.readouterr().out)] == ["positive", "negative"]
 
