@@ -73,7 +73,7 @@ def _init_and_commit(root: Path, message: str, exclude: list[str]) -> GitResult:
         return GitResult(note=f"git init failed: {proc.stderr.strip() or proc.stdout.strip()}")
     local = []
     for rel in exclude:
-        if (root / rel).exists() and _git(root, "check-ignore", "-q", rel).returncode != 0:
+        if (root / rel).exists() and _git(root, "check-ignore", "-q", "--", rel).returncode != 0:
             local.append(f"/{rel.strip('/')}/")
     if local:
         info = root / ".git" / "info"
