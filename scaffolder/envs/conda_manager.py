@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from scaffolder.envs.base import EnvManager
 from scaffolder.errors import EnvError, LockError, UsageError
-from scaffolder.fsutil import atomic_write_text, remove_tree
+from scaffolder.fsutil import atomic_write_text
 from scaffolder.locks.condalock import (
     DEFAULT_CHANNELS,
     DEFAULT_PLATFORMS,
@@ -377,7 +377,7 @@ class CondaManager(EnvManager):
         return data
 
     def remove(self, project: Project, settings, *, reporter: Reporter | None = None) -> dict[str, Any]:  # noqa: ANN001
-        from scaffolder.envs.manager import BEFORE_REMOVE
+        from scaffolder.envs.manager import remove_env_dir
 
         prefix = prefix_for(project.root, project.settings, self.engine(settings))
         if not prefix.exists():
@@ -385,10 +385,7 @@ class CondaManager(EnvManager):
         if not (prefix / "conda-meta").is_dir():
             raise EnvError(f"{prefix} is not a conda environment, so it was left alone",
                            "delete it yourself if it should go")
-        for hook in BEFORE_REMOVE:
-            hook(project, prefix, reporter)
-        remove_tree(prefix)
-        return {"path": str(prefix), "removed": True}
+        return remove_env_dir(project, prefix, reporter)
 
     def check(self, project: Project, settings) -> list[str]:  # noqa: ANN001
         files = self.files(project)

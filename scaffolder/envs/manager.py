@@ -256,6 +256,14 @@ def drift(backend: VenvBackend, env: Path, expected: dict[str, str]) -> list[str
     return lines
 
 
+def remove_env_dir(project: Project, path: Path, reporter: Reporter | None) -> dict[str, Any]:
+    """Remove an environment directory the manager has checked, after the BEFORE_REMOVE hooks (kernels)."""
+    for hook in BEFORE_REMOVE:
+        hook(project, path, reporter)
+    remove_tree(path)
+    return {"path": str(path), "removed": True}
+
+
 class VenvManager(EnvManager):
     kind = "venv"
 
@@ -334,10 +342,7 @@ class VenvManager(EnvManager):
         if not env.is_symlink() and not looks_like_venv(env):
             raise EnvError(f"{env} is not a virtual environment, so it was left alone",
                            "delete it yourself if it should go")
-        for hook in BEFORE_REMOVE:
-            hook(project, env, reporter)
-        remove_tree(env)
-        return {"path": str(env), "removed": True}
+        return remove_env_dir(project, env, reporter)
 
     def lock(self, project: Project, settings, *, upgrade: bool = False, upgrade_packages: Sequence[str] = (),
              reporter: Reporter | None = None, txn: Transaction | None = None,

@@ -39,16 +39,27 @@ def enclosing_repo(path: Path) -> Path | None:
     return Path(proc.stdout.strip()) if proc.returncode == 0 and proc.stdout.strip() else None
 
 
+def identity(root: Path) -> dict[str, str]:
+    """git's ``user.name`` and ``user.email`` as a commit in ``root`` would see them (one ``git config`` call);
+    empty without git."""
+    try:
+        proc = _git(root, "config", "--get-regexp", r"^user\.(name|email)$", timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    found: dict[str, str] = {}
+    for line in proc.stdout.splitlines():  # global before local: the last value wins, as with --get
+        key, _, value = line.partition(" ")
+        if value.strip():
+            found[key] = value.strip()
+    return found
+
+
 def identity_missing(root: Path) -> list[str]:
     """The identity settings git lacks for a commit in ``root`` (user.name, user.email)."""
-    missing = []
-    for key, envs in (("user.name", ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME")),
-                      ("user.email", ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"))):
-        if all(os.environ.get(e) for e in envs):
-            continue
-        if not _git(root, "config", "--get", key).stdout.strip():
-            missing.append(key)
-    return missing
+    have = identity(root)
+    return [key for key, envs in (("user.name", ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME")),
+                                  ("user.email", ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL")))
+            if key not in have and not all(os.environ.get(e) for e in envs)]
 
 
 def init_and_commit(root: Path, message: str, exclude: list[str] = ()) -> GitResult:

@@ -85,17 +85,13 @@ def _check_builtin_names(answers: dict[str, Any]) -> None:
 
 def git_identity() -> dict[str, str]:
     """Prompt defaults for author and email from ``git config`` (the user's own answers still win)."""
-    import subprocess
+    from scaffolder.lifecycle.gitrepo import identity
 
+    have = identity(Path.cwd())
     found: dict[str, str] = {}
     for key, variables in (("user.name", AUTHOR_VARIABLES), ("user.email", EMAIL_VARIABLES)):
-        try:
-            value = subprocess.run(["git", "config", "--get", key], capture_output=True, text=True,
-                                   timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            continue
-        if value:
-            found.update(dict.fromkeys(variables, value))
+        if key in have:
+            found.update(dict.fromkeys(variables, have[key]))
     return found
 
 
