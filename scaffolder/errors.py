@@ -1,6 +1,7 @@
 """One exception hierarchy, so every failure reaches the user as one line and an exit code.
 
-Exit codes: 0 ok, 1 failure, 2 usage error, 3 drift found by ``check``.
+Exit codes: 0 ok, 1 failure, 2 usage error, 3 drift found by ``check`` (or ``lock --check``),
+4 merge conflicts left by ``update``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import click
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_DRIFT = 3
+EXIT_CONFLICT = 4
 
 
 class ScaffolderError(click.ClickException):
@@ -93,6 +95,12 @@ class KernelExists(KernelError):
 
 class DriftFound(ScaffolderError):
     exit_code = EXIT_DRIFT
+
+
+class MergeConflicts(ScaffolderError):
+    """``update`` merged the new template version but left conflict markers to resolve."""
+
+    exit_code = EXIT_CONFLICT
 
 
 class NotReady(ScaffolderError):

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from scaffolder.errors import LockError
+from scaffolder.errors import LockError, UsageError
 from scaffolder.project import Project
 
 CONDA_BACKENDS = "micromamba|mamba|conda"
@@ -46,11 +46,29 @@ def venv_backend(root: Path | str | None = None) -> str:
     return "uv|virtualenv"
 
 
+def group_locks() -> dict[str, str]:
+    """The groups ``install_locked`` takes, each with its lock: scaffolder locks only the dev group."""
+    from scaffolder.locks.locking import DEV_LOCK
+
+    return {"dev": DEV_LOCK}
+
+
+def _check_groups(groups: Sequence[str]) -> None:
+    known = group_locks()
+    unknown = [group for group in groups if group not in known]
+    if unknown:
+        raise UsageError(f"no lock for group(s) {', '.join(map(repr, unknown))}: scaffolder locks only "
+                         f"{', '.join(map(repr, known))}",
+                         "requirements-dev.lock holds every [dependency-groups] group: pass groups=['dev'], "
+                         "or groups=[] for the main set alone")
+
+
 def lock_paths(project: Project, groups: Sequence[str]) -> list[Path]:
-    """requirements.lock, then requirements-GROUP.lock for each group, all of which must exist."""
+    """requirements.lock, then the lock of each group (requirements-dev.lock), all of which must exist."""
     from scaffolder.locks.locking import MAIN_LOCK
 
-    paths = [project.root / MAIN_LOCK] + [project.root / f"requirements-{group}.lock" for group in groups]
+    _check_groups(groups)
+    paths = [project.root / MAIN_LOCK] + [project.root / group_locks()[group] for group in groups]
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
         raise LockError(f"{', '.join(missing)} missing in {project.root}", "run 'scaffolder lock' first")
@@ -91,7 +109,10 @@ def index_args(session_backend: str | None) -> list[str]:
 
 def install_locked(session: Any, groups: Sequence[str] = ("dev",), root: Path | str | None = None,
                    install_project: bool = True) -> None:
-    """Install the lock (hash-checked, no resolution) into ``session``, then the project itself without deps."""
+    """Install the lock (hash-checked, no resolution) into ``session``, then the project itself without deps.
+
+    ``groups``: "dev" (requirements-dev.lock) or none; a group scaffolder does not lock is a usage error."""
+    _check_groups(groups)
     project = _project(root)
     if project.settings.get("backend") == "conda":
         _install_conda_locked(session, project, groups)

@@ -235,3 +235,11 @@ def test_cuda_variant_lock_points_torch_at_its_index(tmp_path, torch_builds, mon
         backend.create(root / ".venv", sys.executable)  # the Python the lock was made for
         install_locked(root, root / ".venv", backend)
         assert backend.installed(root / ".venv")["torch"] == "2.13.0+cu126"
+
+
+def test_an_unknown_installer_is_named(tmp_path):
+    from scaffolder.locks.resolvers import RESOLVERS, compile_requirements
+
+    assert RESOLVERS == ("uv", "pip")
+    with pytest.raises(LockError, match=r"unknown installer 'conda' \(use one of: uv, pip\)"):
+        compile_requirements("conda", tmp_path / "in.txt", tmp_path / "out.txt", python=PY)

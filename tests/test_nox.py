@@ -12,7 +12,7 @@ import wheelhouse as wh
 from conftest import REPO
 
 from scaffolder import nox as snox
-from scaffolder.errors import LockError
+from scaffolder.errors import LockError, UsageError
 from scaffolder.project import Project
 
 NOXFILE = """
@@ -98,6 +98,23 @@ def test_missing_group_lock_is_a_clear_error(tmp_path):
     wh.write_project(tmp_path)
     with pytest.raises(LockError, match="scaffolder lock"):
         snox.lock_paths(Project.load(tmp_path), ["dev"])
+
+
+def test_a_group_scaffolder_does_not_lock_is_a_usage_error(tmp_path):
+    project = wh.write_project(tmp_path / "proj")
+    for name in ("requirements.lock", "requirements-dev.lock"):
+        (project / name).write_text("")
+    assert [p.name for p in snox.lock_paths(Project.load(project), ["dev"])] == ["requirements.lock",
+                                                                                  "requirements-dev.lock"]
+    session = RecordingSession(tmp_path / "tmp")
+    with pytest.raises(UsageError) as info:
+        snox.install_locked(session, groups=["dev", "docs"], root=project)
+    assert session.calls == []
+    assert str(info.value) == ("no lock for group(s) 'docs': scaffolder locks only 'dev' "
+                               "(requirements-dev.lock holds every [dependency-groups] group: pass groups=['dev'], "
+                               "or groups=[] for the main set alone)")
+    with pytest.raises(UsageError, match="'docs'"):
+        snox.lock_paths(Project.load(project), ["docs"])
 
 
 class RecordingSession:

@@ -84,14 +84,15 @@ def test_update_merges_and_keeps_user_edits(setup):
     assert update_project(Project.load(project), allow_dirty=True).git_base is None  # no clean base checked
 
 
-def test_conflict_leaves_markers_and_exits_3(setup, monkeypatch):
+def test_conflict_leaves_markers_and_exits_4(setup, monkeypatch):
     tpl, project, v1, v2 = setup
     config = project / "config.toml"
     config.write_text(CONFIG_V1.replace("batch = 8", "batch = 32"))
     commit_all(project, "bigger batch")
     monkeypatch.chdir(project)
     result = CliRunner().invoke(cli, ["update", "--no-input"])
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 4, result.output  # merge conflicts; 3 is check's drift
+    assert "error: 1 file(s) have conflicts (resolve the <<<<<<< markers, then commit)" in result.stderr
     assert "CONFLICT: config.toml" in result.stdout
     assert f"clean base: {git(project, 'log', '-1', '--format=%h')} bigger batch" in result.stdout
     text = config.read_text()
@@ -112,6 +113,27 @@ def test_update_to_an_older_ref_and_dry_run(setup):
     result = update_project(Project.load(project), to=v2, dry_run=True)
     assert result.added == ["NEW.md"] and not (project / "NEW.md").exists()
     assert update_project(Project.load(project), to=v1).up_to_date
+
+
+def test_update_checkout_moves_to_a_ref(setup, monkeypatch):
+    tpl, project, v1, v2 = setup
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(cli, ["update", "--checkout", v1, "--no-input"])
+    assert result.exit_code == 0, result.output
+    assert f"up to date with {tpl} ({v1})" in result.stdout and "note:" not in result.stderr
+    assert "--to" not in CliRunner().invoke(cli, ["update", "--help"]).stdout  # the old name is hidden
+
+
+def test_update_to_still_works_with_a_note(setup, monkeypatch):
+    tpl, project, v1, v2 = setup
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(cli, ["update", "--to", v2, "--dry-run", "--no-input"])
+    assert result.exit_code == 0, result.output
+    assert f"would update {v1[:12]} -> {v2[:12]}" in result.stdout
+    note = "note: --to is deprecated, use --checkout (--to will be removed in the next release)"
+    assert [line for line in result.stderr.splitlines() if line.startswith("note:")] == [note]
+    both = CliRunner().invoke(cli, ["update", "--to", v2, "--checkout", v2, "--dry-run"])
+    assert both.exit_code == 2 and "--to and --checkout exclude each other" in both.stderr
 
 
 def test_changed_dependencies_are_relocked(tmp_path, monkeypatch):

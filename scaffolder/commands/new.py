@@ -20,7 +20,7 @@ from scaffolder.console import is_interactive, print_json
 @click.option("--answers", "answers_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Answers from a JSON, YAML or TOML file.")
 @click.option("--no-input", is_flag=True, help="Never prompt; use defaults for unanswered questions.")
-@click.option("--checkout", metavar="REF", help="Branch, tag or commit of a git template.")
+@click.option("--checkout", metavar="REF", help="Template version to use: a branch, tag or commit of a git template.")
 @click.option("--env", "env", type=click.Choice(["venv", "conda", "none"]), default=None,
               help="Environment to create; none renders only  [default: the configured backend, else venv]")
 @click.option("--python", default=None, metavar="3.X", help="Python version of the env  [default: the template's]")

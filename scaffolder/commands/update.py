@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import click
 
-from scaffolder.commands import current_reporter
+from scaffolder.commands import current_reporter, renamed_option
 from scaffolder.console import is_interactive, print_json
 
 
 @click.command()
-@click.option("--to", "to", metavar="REF", help="Template version to move to: a git branch, tag or commit.")
+@click.option("--checkout", metavar="REF", help="Template version to move to: a git branch, tag or commit.")
+@renamed_option("--to", "--checkout", metavar="REF")
 @click.option("--allow-dirty", is_flag=True, help="Update even with uncommitted changes.")
 @click.option("--no-input", is_flag=True, help="Give new template questions their defaults without asking.")
 @click.option("--trust", is_flag=True,
@@ -16,9 +17,9 @@ from scaffolder.console import is_interactive, print_json
               help="Let the template hold symlinks that leave it (what they point at is copied into the project).")
 @click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def update(to, allow_dirty, no_input, trust, allow_outside_links, dry_run, as_json) -> None:
+def update(checkout, allow_dirty, no_input, trust, allow_outside_links, dry_run, as_json) -> None:
     """Re-apply the project's template at a newer version, keeping your edits (3-way merge)."""
-    from scaffolder.errors import DriftFound
+    from scaffolder.errors import MergeConflicts
     from scaffolder.lifecycle.update import update_project
     from scaffolder.project import Project
 
@@ -37,7 +38,7 @@ def update(to, allow_dirty, no_input, trust, allow_outside_links, dry_run, as_js
             "Hooks do not run on update; trust it to load its extensions and render unsandboxed?",
             default=False, err=True)
 
-    result = update_project(project, to=to, allow_dirty=allow_dirty, ask_new=ask_new if interactive else None,
+    result = update_project(project, to=checkout, allow_dirty=allow_dirty, ask_new=ask_new if interactive else None,
                             reporter=reporter, dry_run=dry_run, trust=trust, allow_outside_links=allow_outside_links,
                             confirm_trust=confirm if interactive else None)
     if as_json:
@@ -62,4 +63,5 @@ def update(to, allow_dirty, no_input, trust, allow_outside_links, dry_run, as_js
         elif result.dependencies_changed:
             click.echo("  dependencies changed: run 'scaffolder lock' to re-pin")
     if result.conflicts and not dry_run:
-        raise DriftFound(f"{len(result.conflicts)} file(s) have conflicts", "resolve the <<<<<<< markers, then commit")
+        raise MergeConflicts(f"{len(result.conflicts)} file(s) have conflicts",
+                             "resolve the <<<<<<< markers, then commit")

@@ -24,7 +24,7 @@ from scaffolder.indexes import (
 from scaffolder.pythons import current_version
 from scaffolder.tools import find_uv, python_module_cmd, run
 
-ENGINES = ("uv", "pip")
+RESOLVERS = ("uv", "pip")  # what --installer picks
 
 
 def default_engine() -> str:
@@ -78,7 +78,7 @@ def compile_requirements(
             cmd += ["--extra-index-url", url]
         env = None
     else:
-        raise LockError(f"unknown lock engine {engine!r}", f"use one of: {', '.join(ENGINES)}")
+        raise LockError(f"unknown installer {engine!r}", f"use one of: {', '.join(RESOLVERS)}")
     if upgrade:
         cmd.append("--upgrade")
     for package in upgrade_packages:
