@@ -38,11 +38,13 @@ from __future__ import annotations
 import fnmatch
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from scaffolder import tomlfile
 from scaffolder.errors import ScaffolderError, UsageError
+from scaffolder.indexes import IndexConfig, load_index_config
 
 # key -> (environment variable, kind). "list" values come from the environment comma-separated.
 KEYS: dict[str, tuple[str, str]] = {
@@ -133,9 +135,20 @@ def _from_env() -> dict[str, Setting]:
     return found
 
 
+# Lowest first: a layer overwrites the ones before it. "command" holds what the command itself
+# decided while it ran (the Python it chose, say), so later steps see the decision.
+LAYERS = ("default", "file", "project", "env", "cli", "command")
+
+
 class Settings:
-    def __init__(self, values: dict[str, Setting]) -> None:
-        self._values = values
+    """One command's settings, resolved once by ``load`` and passed down; nothing below a command
+    reads the config file, SCAFFOLDER_* or pip's configuration again."""
+
+    def __init__(self, layers: dict[str, dict[str, Setting]]) -> None:
+        self._layers = layers
+        self._values: dict[str, Setting] = {}
+        for name in LAYERS:
+            self._values.update(layers.get(name, {}))
 
     def get(self, key: str, default: Any = None) -> Any:
         setting = self._values.get(key)
@@ -152,19 +165,52 @@ class Settings:
     def items(self) -> list[tuple[str, Setting]]:
         return sorted(self._values.items())
 
+    def with_values(self, **values: Any) -> Settings:
+        """A copy with ``values`` decided by the command (None leaves a value as it was)."""
+        decided = {k: Setting(v, "command") for k, v in values.items() if v is not None}
+        return self._derive(command={**self._layers.get("command", {}), **decided})
+
+    def with_project(self, project) -> Settings:  # noqa: ANN001 - Project, lazily
+        """A copy whose project layer is ``project``'s [tool.scaffolder] as it is now (``new`` has a
+        project only once the template is rendered); nothing is read from disk."""
+        return self._derive(project=_project_layer(project))
+
+    def _derive(self, **layers: dict[str, Setting]) -> Settings:
+        derived = Settings({**self._layers, **layers})
+        if "sources" in self.__dict__:  # neither layer can set an [index] key
+            derived.__dict__["sources"] = self.__dict__["sources"]
+        return derived
+
+    @cached_property
+    def sources(self) -> IndexConfig:
+        """Where packages come from: pip's configuration, UV_* variables, then the [index] settings."""
+        return load_index_config(team=self.team_sources)
+
+    @property
+    def team_sources(self) -> IndexConfig:
+        """The [index] settings alone (team file, SCAFFOLDER_INDEX_URL, ...): what pip, which reads its
+        own configuration, is given as flags."""
+        return IndexConfig(self.get("index.url") or None, tuple(self.get("index.extra_urls") or ()),
+                           tuple(self.get("index.find_links") or ()))
+
+
+def _project_layer(project) -> dict[str, Setting]:  # noqa: ANN001
+    if project is None:
+        return {}
+    return {key: Setting(project.settings[key], f"project:{project.pyproject_path}")
+            for key in PROJECT_KEYS if key in project.settings}
+
 
 def load(cli: dict[str, Any] | None = None, project=None) -> Settings:  # noqa: ANN001 - Project, lazily
-    """Merge the layers, lowest first, so that higher ones overwrite."""
-    values: dict[str, Setting] = {k: Setting(v, "default") for k, v in DEFAULTS.items()}
+    """Resolve the layers once for a command: CLI, SCAFFOLDER_*, the project, the team/user file."""
     path = config_path()
-    values.update({k: Setting(v, f"file:{path}") for k, v in read_file(path).items()})
-    if project is not None:
-        for key in PROJECT_KEYS:
-            if key in project.settings:
-                values[key] = Setting(project.settings[key], f"project:{project.pyproject_path}")
-    values.update(_from_env())
-    values.update({k: Setting(v, "cli") for k, v in (cli or {}).items() if v is not None})
-    return Settings(values)
+    return Settings({
+        "default": {k: Setting(v, "default") for k, v in DEFAULTS.items()},
+        "file": {k: Setting(v, f"file:{path}") for k, v in read_file(path).items()},
+        "project": _project_layer(project),
+        "env": _from_env(),
+        "cli": {k: Setting(v, "cli") for k, v in (cli or {}).items() if v is not None},
+    })
 
 
 def check_template_allowed(spec: str, settings: Settings) -> None:

@@ -28,6 +28,8 @@ class IndexConfig:
     find_links: tuple[str, ...] = ()
     constraints: tuple[str, ...] = ()  # constraint files
     no_index: bool = False
+    # What pip and pip-compile are given: pip reads its own configuration, so only scaffolder's [index].
+    pip_args: tuple[str, ...] = ()
 
     def describe(self) -> str:
         parts = [f"index {self.index_url or 'https://pypi.org/simple'}" if not self.no_index else "no index"]
@@ -78,19 +80,11 @@ def pip_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return settings
 
 
-def team_index_config() -> IndexConfig:
-    """scaffolder's own [index] settings (team file, SCAFFOLDER_INDEX_URL, ...); pip knows nothing of them."""
-    from scaffolder.config import load
-
-    settings = load()
-    return IndexConfig(settings.get("index.url") or None, tuple(settings.get("index.extra_urls") or ()),
-                       tuple(settings.get("index.find_links") or ()))
-
-
 def load_index_config(environ: Mapping[str, str] | None = None, team: IndexConfig | None = None) -> IndexConfig:
-    """The user's package sources: pip's configuration, UV_* variables on top, then scaffolder's [index]."""
+    """The user's package sources: pip's configuration, UV_* variables on top, then scaffolder's
+    [index] (``team``; a command's ``config.Settings.sources`` passes it, and its ``team_sources``)."""
     env = os.environ if environ is None else environ
-    team = team_index_config() if team is None else team
+    team = IndexConfig() if team is None else team
     pip = pip_settings(env)
     index_url = pip.get("index-url") or None
     extra = pip.get("extra-index-url", "").split()
@@ -107,7 +101,8 @@ def load_index_config(environ: Mapping[str, str] | None = None, team: IndexConfi
     index_url = team.index_url or index_url
     extra += team.extra_index_urls
     find_links += team.find_links
-    return IndexConfig(index_url, _unique(extra), _unique(find_links), _unique(constraints), no_index)
+    return IndexConfig(index_url, _unique(extra), _unique(find_links), _unique(constraints), no_index,
+                       tuple(pip_index_args(team)))
 
 
 def uv_index_args(config: IndexConfig, environ: Mapping[str, str] | None = None) -> list[str]:
@@ -128,9 +123,9 @@ def uv_index_args(config: IndexConfig, environ: Mapping[str, str] | None = None)
     return args
 
 
-def pip_index_args(team: IndexConfig | None = None) -> list[str]:
-    """Flags for pip and pip-compile: pip reads its own configuration, so only scaffolder's [index] is added."""
-    team = team_index_config() if team is None else team
+def pip_index_args(team: IndexConfig) -> list[str]:
+    """Flags for pip and pip-compile: pip reads its own configuration, so only scaffolder's [index]
+    (``config.Settings.team_sources``) is added."""
     args = ["--index-url", team.index_url] if team.index_url else []
     for url in team.extra_index_urls:
         args += ["--extra-index-url", url]

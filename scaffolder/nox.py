@@ -100,11 +100,13 @@ def pylock_path(project: Project, groups: Sequence[str]) -> Path | None:
 
 
 def index_args(session_backend: str | None) -> list[str]:
-    from scaffolder.indexes import load_index_config, pip_index_args, uv_index_args
+    from scaffolder import config
+    from scaffolder.indexes import uv_index_args
 
+    sources = config.load().sources  # once per session install: a noxfile has no command to pass them
     if session_backend == "uv":
-        return uv_index_args(load_index_config())
-    return pip_index_args()  # pip reads its own configuration
+        return uv_index_args(sources)
+    return list(sources.pip_args)  # pip reads its own configuration
 
 
 def install_locked(session: Any, groups: Sequence[str] = ("dev",), root: Path | str | None = None,

@@ -19,6 +19,9 @@ class Project:
     root: Path
     settings: dict[str, Any] = field(default_factory=dict)
     pyproject: dict[str, Any] = field(default_factory=dict)
+    # What a command derives from these files once and reuses (the lock inputs, say): a command loads
+    # its project once, so this lives exactly as long as the command.
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def pyproject_path(self) -> Path:
@@ -31,17 +34,11 @@ class Project:
     @classmethod
     def load(cls, root: Path) -> Project:
         root = Path(root).resolve()
-        path = root / PYPROJECT
-        try:
-            data = tomlfile.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ProjectNotFound(f"no {PYPROJECT} in {root}", "run this inside a scaffolder project") from None
-        except tomlfile.TOMLDecodeError as exc:
-            raise UsageError(f"{path} is not valid TOML: {exc}", "fix the file and try again") from None
+        data = read_pyproject(root / PYPROJECT)
         settings = data.get("tool", {}).get(TABLE)
         if settings is None:
             raise ProjectNotFound(
-                f"{path} has no [tool.{TABLE}] table", "generate the project with 'scaffolder new'"
+                f"{root / PYPROJECT} has no [tool.{TABLE}] table", "generate the project with 'scaffolder new'"
             )
         return cls(root=root, settings=dict(settings), pyproject=data)
 
@@ -61,6 +58,12 @@ class Project:
             "cd into a project made by 'scaffolder new', or create one",
         )
 
+    def reread(self) -> None:
+        """Parse pyproject.toml again after this command changed it, and forget what was derived from
+        the old text; [tool.scaffolder] stays as the command holds it."""
+        self.pyproject = read_pyproject(self.pyproject_path)
+        self.memo.clear()
+
     def update_settings(self, **changes: Any) -> None:
         """Merge ``changes`` into [tool.scaffolder] and rewrite pyproject.toml atomically, keeping its formatting."""
         self.settings.update({k: v for k, v in changes.items() if v is not None})
@@ -68,6 +71,17 @@ class Project:
             self.settings.pop(key, None)
         write_settings(self.pyproject_path, self.settings)
         self.pyproject.setdefault("tool", {})[TABLE] = dict(self.settings)
+
+
+def read_pyproject(path: Path) -> dict[str, Any]:
+    """A pyproject.toml parsed; a missing or broken one is one line that says so."""
+    try:
+        return tomlfile.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProjectNotFound(f"no {PYPROJECT} in {Path(path).parent}", "run this inside a scaffolder project") \
+            from None
+    except tomlfile.TOMLDecodeError as exc:
+        raise UsageError(f"{path} is not valid TOML: {exc}", "fix the file and try again") from None
 
 
 def write_settings(pyproject_path: Path, settings: dict[str, Any]) -> None:

@@ -253,3 +253,42 @@ def test_extras_are_chosen_recorded_and_part_of_freshness(project):
     sc("lock", "--check")
     assert "exclude each other" in error_of(sc("lock", "--extra", "more", "--all-extras", ok=2))
     assert "no extra 'gpu'" in error_of(sc("lock", "--extra", "gpu", ok=2))
+
+
+class _Counter:
+    """Counts calls to one scaffolder function wherever a module bound it (``from x import f`` too)."""
+
+    def __init__(self, monkeypatch, module, name, keep=lambda *a, **k: True):
+        import sys as _sys
+
+        self.calls = 0
+        real = getattr(module, name)
+
+        def counting(*args, **kwargs):
+            self.calls += keep(*args, **kwargs)
+            return real(*args, **kwargs)
+
+        for mod in [m for n, m in list(_sys.modules.items()) if n.startswith("scaffolder")]:
+            for attr, value in list(vars(mod).items()):
+                if value is real:
+                    monkeypatch.setattr(mod, attr, counting)
+
+
+@pytest.mark.parametrize("command", [["env", "create"], ["lock"]])
+def test_one_command_parses_pyproject_and_resolves_settings_once(project, monkeypatch, command):
+    """One ``env create`` or ``lock``: pyproject.toml read once, the layered settings (and the team
+    file and pip's configuration under them) resolved once, the lock inputs gathered once."""
+    import scaffolder.envs.manager  # noqa: F401 - bound before counting, as a command would find it
+    import scaffolder.kernels.project  # noqa: F401
+    import scaffolder.locks.locking  # noqa: F401
+    from scaffolder import config, indexes, tomlfile
+    from scaffolder.locks import inputs
+
+    parses = _Counter(monkeypatch, tomlfile, "loads", keep=lambda text, *a, **k: "[tool.scaffolder]" in text)
+    resolutions = _Counter(monkeypatch, config, "load")
+    team_file_reads = _Counter(monkeypatch, config, "read_file")
+    pip_config_reads = _Counter(monkeypatch, indexes, "pip_settings")
+    gathers = _Counter(monkeypatch, inputs, "gather")
+    sc(*command)
+    assert (parses.calls, resolutions.calls, team_file_reads.calls, pip_config_reads.calls, gathers.calls) == \
+        (1, 1, 1, 1, 1)

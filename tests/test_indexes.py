@@ -75,7 +75,11 @@ def test_uv_flags_pick_what_pip_would():
 def test_team_index_from_scaffolder_settings(monkeypatch):
     monkeypatch.setenv("SCAFFOLDER_INDEX_URL", "https://team/simple")
     monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
-    assert load_index_config().index_url == "https://team/simple"
+    from scaffolder import config
+
+    sources = config.load().sources
+    assert sources.index_url == "https://team/simple"
+    assert sources.pip_args == ("--index-url", "https://team/simple")  # pip reads the rest itself
 
 
 def test_uv_honours_pip_conf_like_pip(tmp_path, offline, monkeypatch):

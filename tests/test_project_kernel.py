@@ -18,7 +18,7 @@ def _venv_step(ctx) -> None:
     # Stands in for the environment steps (lock + install take ~15 s; the last test runs them for
     # real): a real venv that sees the running interpreter's ipykernel.
     make_env(ctx.project_dir / ".venv")
-    ctx.settings["env_path"] = ".venv"
+    ctx.recorded["env_path"] = ".venv"
 
 
 def _failing_step(ctx) -> None:

@@ -388,7 +388,7 @@ def test_update_renders_sandboxed(run, updatable):
 
 def test_update_refuses_a_ref_starting_with_dash(run, updatable):
     tpl, project = updatable
-    _update_refused(run, project, run("update", "--to=--orphan=x", "--no-input", cwd=project), "starts with '-'")
+    _update_refused(run, project, run("update", "--checkout=--orphan=x", "--no-input", cwd=project), "starts with '-'")
 
 
 def test_update_asks_at_the_prompt_and_a_no_refuses(run, updatable, tmp_path):

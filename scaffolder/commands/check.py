@@ -12,13 +12,13 @@ def check(as_json) -> None:
 
     Exits 0 when all is well and 3 when something drifted, after printing what.
     """
-    from scaffolder.envs.manager import load_settings
+    from scaffolder import config
     from scaffolder.errors import DriftFound
     from scaffolder.lifecycle.checks import run_checks
     from scaffolder.project import Project
 
     project = Project.find()
-    results = run_checks(project, load_settings(project))
+    results = run_checks(project, config.load(project=project))
     failed = [name for name, problems in results.items() if problems]
     if as_json:
         print_json({"ok": not failed, "project": str(project.root), "checks": results})

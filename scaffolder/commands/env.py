@@ -19,12 +19,14 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print the result a
 
 
 def _context(**cli):
-    """The project (found from the current directory upward), its settings and its env manager."""
-    from scaffolder.envs.manager import load_settings, manager_for
+    """The project (found from the current directory upward), its settings, resolved once for the
+    command, and its env manager."""
+    from scaffolder import config
+    from scaffolder.envs.manager import manager_for
     from scaffolder.project import Project
 
     project = Project.find()
-    settings = load_settings(project, **cli)
+    settings = config.load(cli=cli, project=project)
     return project, settings, manager_for(settings.get("backend"))
 
 

@@ -31,7 +31,8 @@ from scaffolder.console import print_json
 def lock(upgrade, upgrade_packages, torch, installer, platforms, extras, all_extras, no_extras, backend, check_only,
          as_json) -> None:
     """Pin the project's dependencies with hashes into requirements.lock and requirements-dev.lock."""
-    from scaffolder.envs.manager import load_settings, manager_for
+    from scaffolder import config
+    from scaffolder.envs.manager import manager_for
     from scaffolder.errors import DriftFound, UsageError
     from scaffolder.locks.inputs import ALL_EXTRAS
     from scaffolder.locks.platforms import parse_platforms
@@ -50,8 +51,8 @@ def lock(upgrade, upgrade_packages, torch, installer, platforms, extras, all_ext
     chosen = list(extras) if extras else ALL_EXTRAS if all_extras else [] if no_extras else None
     project = Project.find()
     chosen_platforms = list(parse_platforms(platforms)) if platforms else None
-    settings = load_settings(project, torch=torch, installer=installer, backend=backend, platforms=chosen_platforms,
-                             torch_variants=torch_variants)
+    settings = config.load(cli=dict(torch=torch, installer=installer, backend=backend, platforms=chosen_platforms,
+                                    torch_variants=torch_variants), project=project)
     manager = manager_for(settings.get("backend"))
     reporter = current_reporter()
     if check_only:

@@ -19,6 +19,7 @@ from scaffolder.console import is_interactive, print_json
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def update(checkout, allow_dirty, no_input, trust, allow_outside_links, dry_run, as_json) -> None:
     """Re-apply the project's template at a newer version, keeping your edits (3-way merge)."""
+    from scaffolder import config
     from scaffolder.errors import MergeConflicts
     from scaffolder.lifecycle.update import update_project
     from scaffolder.project import Project
@@ -40,7 +41,8 @@ def update(checkout, allow_dirty, no_input, trust, allow_outside_links, dry_run,
 
     result = update_project(project, to=checkout, allow_dirty=allow_dirty, ask_new=ask_new if interactive else None,
                             reporter=reporter, dry_run=dry_run, trust=trust, allow_outside_links=allow_outside_links,
-                            confirm_trust=confirm if interactive else None)
+                            confirm_trust=confirm if interactive else None,
+                            settings=config.load(project=project))
     if as_json:
         print_json(result.as_dict())
     elif result.up_to_date:

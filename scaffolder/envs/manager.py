@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from scaffolder.config import Settings
 from scaffolder.console import Reporter
 from scaffolder.envs import get_backend
 from scaffolder.envs.base import EnvManager
@@ -22,7 +23,7 @@ from scaffolder.envs.venv import VenvBackend, looks_like_venv
 from scaffolder.errors import EnvError, LockError, UsageError
 from scaffolder.fsutil import is_within, remove_tree
 from scaffolder.locks import lockfile
-from scaffolder.locks.inputs import ALL_EXTRAS, LockInputs, gather
+from scaffolder.locks.inputs import project_extras, project_inputs
 from scaffolder.locks.locking import DEV_LOCK, MAIN_LOCK, LockResult, fingerprints, lock_project, lock_state
 from scaffolder.project import Project
 from scaffolder.pythons import NoMatchingPython, PythonChoice, choose, current_version
@@ -52,15 +53,9 @@ def manager_for(kind: str | None) -> EnvManager:
     return getattr(importlib.import_module(module), cls)()
 
 
-def load_settings(project: Project | None, **cli: Any):
-    """Layered settings (CLI > SCAFFOLDER_* > project > team file) for this command."""
-    from scaffolder.config import load
-
-    return load(cli=cli, project=project)
-
-
-def venv_backend(installer: str | None) -> VenvBackend:
-    """The backend for ``installer`` (uv or pip); uv when it is there and nothing was asked."""
+def venv_backend(installer: str | None, settings: Settings | None = None) -> VenvBackend:
+    """The backend for ``installer`` (uv or pip); uv when it is there and nothing was asked. With the
+    command's ``settings`` it installs from their package sources and compiles bytecode if they say so."""
     if installer is None:
         installer = "uv" if get_backend("uv").available() else "pip"
     if installer not in INSTALLERS:
@@ -68,6 +63,9 @@ def venv_backend(installer: str | None) -> VenvBackend:
     backend = get_backend(INSTALLERS[installer])
     if not backend.available():
         raise EnvError(f"installer {installer} is not available here", "install it, or choose the other --installer")
+    if settings is not None:
+        backend.sources = settings.sources
+        backend.compile_bytecode = settings.get("compile_bytecode")
     return backend
 
 
@@ -113,17 +111,6 @@ def env_path(project: Project) -> Path:
         raise UsageError(f"env_path {rel!r} would make the project itself the environment",
                          "set env_path in [tool.scaffolder] to a subdirectory such as .venv")
     return path
-
-
-def project_extras(project: Project) -> list[str] | str:
-    """The optional-dependencies extras the project locks (``extras`` in [tool.scaffolder]; "*": all)."""
-    extras = project.settings.get("extras") or []
-    return extras if extras == ALL_EXTRAS else list(extras)
-
-
-def project_inputs(project: Project) -> LockInputs:
-    """What the project's lock is made from, with the extras it chose."""
-    return gather(project.root, project.pyproject, project_extras(project))
 
 
 def lock_files(root: Path) -> list[tuple[str, Path]]:
@@ -186,13 +173,12 @@ def expected_packages(root: Path, python: str | None = None) -> dict[str, str]:
     return expected
 
 
-def project_platforms(project: Project, settings=None) -> tuple[str, ...]:
+def project_platforms(settings: Settings) -> tuple[str, ...]:
     """The platforms the project locks for: --platform, SCAFFOLDER_PLATFORMS, ``platforms`` in
     [tool.scaffolder], the team file, else linux-x86_64, linux-aarch64, macos-arm64, windows-x86_64."""
     from scaffolder.locks.platforms import DEFAULT_PLATFORMS, parse_platforms
 
-    value = settings.get("platforms") if settings is not None else None
-    value = value or project.settings.get("platforms")
+    value = settings.get("platforms")
     return parse_platforms(value) if value else DEFAULT_PLATFORMS
 
 
@@ -272,7 +258,7 @@ class VenvManager(EnvManager):
         reporter = reporter or Reporter()
         choice = choose_python(project, settings)
         version, interpreter = choice.version, choice.interpreter
-        backend = venv_backend(settings.get("installer"))
+        backend = venv_backend(settings.get("installer"), settings)
         env = env_path(project)
         existed = env.exists() or env.is_symlink()
         if existed and not recreate:
@@ -293,8 +279,8 @@ class VenvManager(EnvManager):
             if not (project.root / MAIN_LOCK).exists() or locked_for not in (None, version):
                 if locked_for is not None:
                     reporter.warn(f"{MAIN_LOCK} is for Python {locked_for}; locking again for Python {version}")
-                self.lock(project, load_settings(project, python=version, installer=backend.installer,
-                                                 torch=settings.get("torch")), reporter=reporter, txn=txn)
+                self.lock(project, settings.with_values(python=version, installer=backend.installer),
+                          reporter=reporter, txn=txn)
             else:
                 self._warn_if_stale(project, settings, reporter)
             with reporter.step("install from the lock"):
@@ -307,7 +293,7 @@ class VenvManager(EnvManager):
     def sync(self, project: Project, settings, *, reporter: Reporter | None = None) -> dict[str, Any]:
         reporter = reporter or Reporter()
         env = env_path(project)
-        backend = venv_backend(project.settings.get("installer") or settings.get("installer"))
+        backend = venv_backend(settings.get("installer"), settings)
         problem = backend.problem(env)
         if problem:
             fix = "run 'scaffolder env create'" if not env.exists() else "run 'scaffolder env create --recreate'"
@@ -320,7 +306,7 @@ class VenvManager(EnvManager):
 
     def info(self, project: Project, settings) -> dict[str, Any]:
         env = env_path(project)
-        backend = venv_backend(project.settings.get("installer") or settings.get("installer"))
+        backend = venv_backend(settings.get("installer"), settings)
         problem = backend.problem(env)
         states = self.lock_states(project, settings)
         info: dict[str, Any] = {
@@ -357,10 +343,10 @@ class VenvManager(EnvManager):
         from scaffolder.locks.locking import CoverageError
         from scaffolder.locks.platforms import current_platform
 
-        engine = settings.get("installer") or project.settings.get("installer") or default_engine()
+        engine = settings.get("installer") or default_engine()
         extras = project_extras(project) if extras is None else extras
-        platforms = project_platforms(project, settings)
-        chosen = bool(settings.get("platforms") or project.settings.get("platforms"))
+        platforms = project_platforms(settings)
+        chosen = bool(settings.get("platforms"))
         variants = settings.get("torch_variants")
         variants = list(project.settings.get("torch_variants") or []) if variants is None else list(variants)
         if engine == "pip" and platforms != (current_platform(),) and default_engine() == "uv":
@@ -376,7 +362,9 @@ class VenvManager(EnvManager):
                     result = lock_project(project.root, project.pyproject, python=version, torch=torch,
                                           engine=engine, upgrade=upgrade, upgrade_packages=upgrade_packages,
                                           reporter=reporter, txn=txn, extras=extras, platforms=platforms,
-                                          torch_variants=variants)
+                                          torch_variants=variants, sources=settings.sources,
+                                          torch_indexes=settings.torch_indexes(),
+                                          inputs=project_inputs(project, extras))
                     break
                 except CoverageError as exc:
                     # The default set is best effort: platforms the package sources cannot serve are
@@ -407,7 +395,7 @@ class VenvManager(EnvManager):
         from scaffolder.locks.torch_variant import resolve_variant
 
         inputs = project_inputs(project)
-        platforms = project_platforms(project, settings)
+        platforms = project_platforms(settings)
         main_fp, dev_fp = fingerprints(inputs, wanted_python(project, settings), resolve_variant(settings.get("torch")),
                                        platforms)
         here = current_platform()
@@ -439,7 +427,7 @@ class VenvManager(EnvManager):
         if project.settings.get("backend", "venv") != "venv" or "env_path" not in project.settings:
             return problems
         env = env_path(project)
-        backend = venv_backend(project.settings.get("installer") or settings.get("installer"))
+        backend = venv_backend(settings.get("installer"), settings)
         problem = backend.problem(env)
         if problem:
             return problems + [f"environment: {problem} (run 'scaffolder env create --recreate')"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from scaffolder.envs.venv import VenvBackend
 from scaffolder.errors import EnvError
-from scaffolder.indexes import load_index_config, uv_environ, uv_index_args
+from scaffolder.indexes import uv_environ, uv_index_args
 from scaffolder.tools import find_uv, run
 
 
@@ -27,7 +27,7 @@ class UvBackend(VenvBackend):
 
     def sync(self, path: Path, lock_file: Path, *, on_line: Callable[[str], None] | None = None) -> None:
         # Hash-checked (every lock line has --hash) and exact (removes what the lock lacks).
-        sources = load_index_config()
+        sources = self.package_sources()
         sink = on_line  # on a terminal: uv's lines (Downloading torch (180MiB)...) show
         cmd = [find_uv(), "pip", "sync", str(lock_file), "--python", str(self.python(path)), "--require-hashes",
                "--allow-empty-requirements", *([] if sink else ["--quiet"]), "--color", "never", "--no-progress",

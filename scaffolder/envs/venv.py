@@ -14,6 +14,7 @@ from email.parser import HeaderParser
 from pathlib import Path
 
 from scaffolder.envs.base import EnvBackend
+from scaffolder.indexes import IndexConfig, load_index_config
 from scaffolder.locks.lockfile import canonical_name
 
 # Test suites that packages ship but nothing imports at run time; compiling them is about a third of
@@ -21,16 +22,12 @@ from scaffolder.locks.lockfile import canonical_name
 _NOT_COMPILED = r"(?:.*[/\\])?(?:tests?|torch[/\\]testing[/\\]_internal)[/\\]"
 
 
-def compile_bytecode(explicit: bool | None = None) -> bool:
-    """Whether to compile .pyc files at install. Off by default, as in uv: on the transformer template it
-    was 16 of `new`'s 18.5 s, and Python writes the .pyc of what is imported on first use (about 2 s once
-    for torch + transformers; see docs/design.md). On for images and read-only envs, or machines that set
-    PYTHONDONTWRITEBYTECODE: --compile-bytecode, SCAFFOLDER_COMPILE_BYTECODE=1 or ``compile_bytecode = true``."""
-    if explicit is not None:
-        return explicit
-    from scaffolder.config import load
-
-    value = load().get("compile_bytecode")
+def compile_bytecode(value: bool | str | None) -> bool:
+    """Whether to compile .pyc files at install, from --compile-bytecode or the ``compile_bytecode``
+    setting (SCAFFOLDER_COMPILE_BYTECODE=1, ``compile_bytecode = true``). Off by default, as in uv: on
+    the transformer template it was 16 of `new`'s 18.5 s, and Python writes the .pyc of what is
+    imported on first use (about 2 s once for torch + transformers; see docs/design.md). On for images
+    and read-only envs, or machines that set PYTHONDONTWRITEBYTECODE."""
     if isinstance(value, bool):
         return value
     return str(value or "").strip().lower() in ("1", "true", "yes", "on")
@@ -49,8 +46,13 @@ class VenvBackend(EnvBackend):
     kind = "venv"
     # Packages the installer itself needs in the env; sync keeps them even if the lock lacks them.
     keep: frozenset[str] = frozenset()
-    # --compile-bytecode / --no-compile-bytecode; None: the compile_bytecode setting
-    compile_bytecode: bool | None = None
+    # --compile-bytecode or the compile_bytecode setting (``envs.manager.venv_backend`` sets both)
+    compile_bytecode: bool | str | None = None
+    # The command's package sources (config.Settings.sources); None: pip's and uv's own configuration.
+    sources: IndexConfig | None = None
+
+    def package_sources(self) -> IndexConfig:
+        return self.sources or load_index_config()
 
     def python(self, path: Path) -> Path:
         path = Path(path)

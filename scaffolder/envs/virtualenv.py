@@ -13,7 +13,6 @@ from pathlib import Path
 
 from scaffolder.envs.venv import VenvBackend
 from scaffolder.errors import EnvError
-from scaffolder.indexes import load_index_config, pip_index_args
 from scaffolder.locks import lockfile
 from scaffolder.tools import python_module_cmd, run
 
@@ -39,11 +38,12 @@ class VirtualenvBackend(VenvBackend):
         python = str(self.python(path))
         where = f"installing into {Path(path).name}"
         if wanted:
+            sources = self.package_sources()
             sink = on_line  # on a terminal: pip's Collecting/Downloading lines show
             run([python, "-m", "pip", "install", "--require-hashes", "--no-deps", "--no-input",
                  "--disable-pip-version-check", "--quiet" if sink is None else "--progress-bar=off", "--no-compile",
-                 *pip_index_args(), "-r", str(lock_file)],
-                what=where, error=EnvError, sources=load_index_config(), on_line=sink)
+                 *sources.pip_args, "-r", str(lock_file)],
+                what=where, error=EnvError, sources=sources, on_line=sink)
         extra = sorted(set(self.installed(path)) - set(wanted) - self.keep)
         if extra:
             run([python, "-m", "pip", "uninstall", "--yes", "--quiet", *extra], what=where, error=EnvError)

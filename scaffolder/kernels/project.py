@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scaffolder import tomlfile
+from scaffolder import config
+from scaffolder.config import Settings
 from scaffolder.console import Reporter, color_enabled
 from scaffolder.envs.manager import BEFORE_REMOVE
 from scaffolder.errors import KernelError, KernelExists
@@ -78,8 +79,8 @@ def search_dirs(project: Project | None) -> list[Path]:
     return dirs
 
 
-def ipykernel_installer(project: Project, txn: Transaction | None = None,
-                        reporter: Reporter | None = None) -> Callable[[], None]:
+def ipykernel_installer(project: Project, txn: Transaction | None = None, reporter: Reporter | None = None,
+                        settings: Settings | None = None) -> Callable[[], None]:
     """Install ipykernel into the project's environment the way every package gets there: through the lock.
 
     ipykernel joins the dev dependencies (``[dependency-groups] dev``, or ``requirements-dev.in``) if no
@@ -90,41 +91,36 @@ def ipykernel_installer(project: Project, txn: Transaction | None = None,
         if project.settings.get("backend") == "conda":
             raise KernelError(f"ipykernel is not installed in {env_dir(project)}",
                               "add ipykernel to environment.yml, then run 'scaffolder lock' and 'scaffolder env sync'")
+        resolved = settings if settings is not None else config.load(project=project)
         if txn is not None:
-            _install_through_lock(project, txn, reporter)
+            _install_through_lock(project, txn, reporter, resolved)
             return
         from scaffolder.transaction import Transaction
 
         with Transaction() as own:
-            _install_through_lock(project, own, reporter)
+            _install_through_lock(project, own, reporter, resolved)
 
     return install
 
 
-def _install_through_lock(project: Project, txn: Transaction, reporter: Reporter | None) -> None:
-    from scaffolder.envs.manager import (
-        VenvManager,
-        env_path,
-        expected_packages,
-        install_locked,
-        load_settings,
-        venv_backend,
-    )
-    from scaffolder.locks.inputs import gather
+def _install_through_lock(project: Project, txn: Transaction, reporter: Reporter | None,
+                          settings: Settings) -> None:
+    from scaffolder.envs.manager import VenvManager, env_path, expected_packages, install_locked, venv_backend
+    from scaffolder.locks.inputs import project_inputs
     from scaffolder.locks.locking import MAIN_LOCK
 
     reporter = reporter or Reporter(color=color_enabled())
     if not (project.root / MAIN_LOCK).is_file():
         raise KernelError(f"ipykernel is not installed in {env_dir(project)} and the project has no {MAIN_LOCK}",
                           "run 'scaffolder lock' and 'scaffolder env sync', or pass --no-kernel")
-    inputs = gather(project.root, project.pyproject)
+    inputs = project_inputs(project)
     if IPYKERNEL not in inputs.main.names() | inputs.dev.names():
         where = _add_dev_requirement(project, txn)
         reporter.info(f"added {IPYKERNEL_REQUIREMENT} to {where}")
     if IPYKERNEL not in expected_packages(project.root):
-        VenvManager().lock(project, load_settings(project), reporter=reporter, txn=txn)
+        VenvManager().lock(project, settings, reporter=reporter, txn=txn)
     with reporter.step("install ipykernel from the lock"):
-        install_locked(project.root, env_path(project), venv_backend(project.settings.get("installer")),
+        install_locked(project.root, env_path(project), venv_backend(settings.get("installer"), settings),
                        reporter=reporter)
 
 
@@ -149,7 +145,7 @@ def _add_dev_requirement(project: Project, txn: Transaction) -> str:
         where = "[dependency-groups] dev in pyproject.toml"
     txn.guard(path)
     atomic_write_text(path, new_text)
-    project.pyproject = tomlfile.loads(project.pyproject_path.read_text(encoding="utf-8"))
+    project.reread()
     return where
 
 
@@ -163,19 +159,22 @@ def register(
     record: bool = True,
     txn: Transaction | None = None,
     reporter: Reporter | None = None,
+    settings: Settings | None = None,
 ) -> kernels.Registration:
     """Register the project's kernel for its environment and record its name in ``[tool.scaffolder]``.
 
     Without ``name``, the recorded name is kept (else the project slug), so re-registering after
     ``env create`` gives the same kernel back.
 
-    A missing ipykernel is installed through the lock; inside ``txn`` that rolls back with it."""
+    A missing ipykernel is installed through the lock (with the command's ``settings``; without them,
+    resolved then); inside ``txn`` that rolls back with it."""
     env = env_dir(project)
     python = env_python(env)
     result = kernels.register(
         python, name or project.settings.get("kernel") or default_name(project),
         display_name or default_display_name(project),
-        prefix=prefix, env=env, replace=replace, install_ipykernel=ipykernel_installer(project, txn, reporter),
+        prefix=prefix, env=env, replace=replace,
+        install_ipykernel=ipykernel_installer(project, txn, reporter, settings),
     )
     if record:
         project.update_settings(kernel=result.kernel.name, kernel_prefix=_relative(prefix, project.root))
@@ -189,11 +188,9 @@ def applies_to_new(options) -> bool:  # noqa: ANN001 - lifecycle.new_options.New
 
 def register_for_new(ctx) -> None:  # noqa: ANN001 - lifecycle.new_options.StepContext
     """``scaffolder new``'s last step: register the kernel, and remove it again if ``new`` rolls back."""
-    pyproject = tomlfile.loads((ctx.project_dir / "pyproject.toml").read_text(encoding="utf-8"))
-    project = Project(root=ctx.project_dir, settings=ctx.settings, pyproject=pyproject)
     try:
-        # record=False: `new` writes ctx.settings after the last step
-        result = register(project, record=False, txn=ctx.txn, reporter=ctx.reporter)
+        # record=False: `new` writes ctx.recorded after the last step
+        result = register(ctx.project, record=False, txn=ctx.txn, reporter=ctx.reporter, settings=ctx.settings)
     except KernelExists as exc:
         raise KernelExists(exc.message, "remove it with 'scaffolder kernel remove NAME', or rerun with --no-kernel") \
             from exc
@@ -201,7 +198,7 @@ def register_for_new(ctx) -> None:  # noqa: ANN001 - lifecycle.new_options.StepC
     if result.replaced is not None:
         ctx.reporter.warn(f"replaced kernel {result.replaced.name!r}, whose interpreter "
                           f"{result.replaced.interpreter} no longer exists")
-    ctx.settings["kernel"] = result.kernel.name
+    ctx.recorded["kernel"] = result.kernel.name
 
 
 def remove_for_env(project: Project, env: Path | None = None,

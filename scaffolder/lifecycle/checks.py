@@ -17,8 +17,7 @@ from scaffolder.project import Project
 def _environment(project: Project, settings) -> list[str]:
     from scaffolder.envs.manager import manager_for
 
-    kind = project.settings.get("backend") or settings.get("backend")
-    return manager_for(kind).check(project, settings)
+    return manager_for(settings.get("backend")).check(project, settings)
 
 
 def _kernel(project: Project, settings) -> list[str]:

@@ -17,7 +17,10 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from scaffolder.config import Settings
 
 ERROR, WARNING = "error", "warning"
 
@@ -61,7 +64,7 @@ def _dist_version(name: str) -> str | None:
         return None
 
 
-def pythons(report: Report) -> None:
+def pythons(report: Report, settings: Settings) -> None:
     from scaffolder.pythons import _uv_python_dir, find_interpreters
 
     pyenv = str(Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions")
@@ -77,10 +80,11 @@ def pythons(report: Report) -> None:
                        "install one: uv python install 3.11 (or pyenv install 3.11)")
 
 
-def installers(report: Report, backend: str) -> None:
+def installers(report: Report, settings: Settings) -> None:
     from scaffolder.envs.conda import EXECUTABLES, find_executable
     from scaffolder.tools import find_uv
 
+    backend = settings.get("backend") or "venv"
     uv = find_uv()
     tools = {
         "uv": {"path": uv, "version": _version_of([uv, "--version"]) if uv else None},
@@ -113,7 +117,7 @@ def installers(report: Report, backend: str) -> None:
                               "py-rattler", "install micromamba, or: pip install 'scaffolder[conda]'")
 
 
-def gpu(report: Report) -> None:
+def gpu(report: Report, settings: Settings) -> None:
     from scaffolder.locks.torch_variant import AUTO_CANDIDATES, choose_variant, detect_driver_version, minimum_driver
 
     driver = detect_driver_version()
@@ -157,11 +161,11 @@ def _link_ok(link: str) -> bool:
     return Path(url2pathname(urlparse(link).path) if link.startswith("file:") else link).exists()
 
 
-def indexes(report: Report) -> None:
+def indexes(report: Report, settings: Settings) -> None:
     from scaffolder.config import config_path
-    from scaffolder.indexes import load_index_config, pip_config_files
+    from scaffolder.indexes import pip_config_files
 
-    config = load_index_config()
+    config = settings.sources
     urls = [] if config.no_index else [config.index_url or "https://pypi.org/simple/"]
     urls += list(config.extra_index_urls)
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -191,7 +195,7 @@ def indexes(report: Report) -> None:
                        "connect to the network, or configure a reachable index or find-links directory")
 
 
-def git(report: Report) -> None:
+def git(report: Report, settings: Settings) -> None:
     from scaffolder.lifecycle.gitrepo import available, identity_missing
 
     if not available():
@@ -206,7 +210,7 @@ def git(report: Report) -> None:
                        f"git config --global {missing[0]} ...")
 
 
-def jupyter(report: Report) -> None:
+def jupyter(report: Report, settings: Settings) -> None:
     from scaffolder.kernels import specs as kernels
 
     dirs = kernels.default_kernel_dirs()
@@ -231,13 +235,10 @@ def diagnose() -> Report:
     from scaffolder.config import load
 
     report = Report()
-    backend = load().get("backend") or "venv"
-    report.sections["backend"] = backend
+    settings = load()
+    report.sections["backend"] = settings.get("backend") or "venv"
     for check in CHECKS:
-        if check is installers:
-            installers(report, backend)
-        else:
-            check(report)
+        check(report, settings)
     return report
 
 

@@ -158,7 +158,9 @@ def create_project(
 
     if not options.name.strip():
         raise InvalidName("project name is empty", "pass a name such as 'sentiment-bot'")
-    settings = config.load(cli={"template": options.template})
+    settings = config.load(cli={"template": options.template, "python": options.python,
+                                "installer": options.installer, "torch": options.torch,
+                                "compile_bytecode": options.compile_bytecode})
     source = tpl.resolve(settings.get("template"), options.checkout, trust=options.trust)
     config.check_template_allowed(source.spec, settings)
     policy_trusted = config.template_trusted(source.spec, settings)
@@ -168,7 +170,7 @@ def create_project(
     made_output_dir = not output_dir.exists() and not options.dry_run
     started = time.perf_counter()
     try:
-        result = _create(options, reporter, confirm_trust, source, overrides, output_dir, policy_trusted)
+        result = _create(options, reporter, confirm_trust, source, overrides, output_dir, settings, policy_trusted)
         if not result.dry_run:
             result.summary["seconds"] = round(time.perf_counter() - started, 2)
         return result
@@ -185,7 +187,8 @@ def _answers(options: NewOptions, fetched: tpl.FetchedTemplate, overrides: dict[
     return tpl.build_context(fetched, overrides, options.no_input, None, trusted, prompt_defaults, name=options.name)
 
 
-def _create(options, reporter, confirm_trust, source, overrides, output_dir, policy_trusted=False) -> NewResult:
+def _create(options, reporter, confirm_trust, source, overrides, output_dir, settings,
+            policy_trusted=False) -> NewResult:
     scratch_parent = Path(tempfile.gettempdir()) if options.dry_run else output_dir / "x"
     with temporary_dir_beside(scratch_parent) as scratch:
         fetched = tpl.fetch(source, scratch, allow_outside_links=options.allow_outside_links)
@@ -214,8 +217,8 @@ def _create(options, reporter, confirm_trust, source, overrides, output_dir, pol
                               f"so NAME {options.name!r} was not used")
             if source.kind == "builtin":
                 _check_builtin_names(answers)
-            settings = provenance(fetched, answers)
-            write_settings(rendered / "pyproject.toml", settings)
+            recorded = provenance(fetched, answers)
+            write_settings(rendered / "pyproject.toml", recorded)
             dest = output_dir / rendered.name
             result = NewResult(dest, source.spec, fetched.version, tpl.public_answers(answers))
             result.steps = planned_steps(options)
@@ -230,7 +233,7 @@ def _create(options, reporter, confirm_trust, source, overrides, output_dir, pol
             with Transaction() as txn:
                 output_dir.mkdir(parents=True, exist_ok=True)
                 _place(rendered, dest, options.force, txn)
-                ctx = StepContext(options, dest, settings, txn, reporter)
+                ctx = StepContext(options, dest, recorded, txn, reporter, settings)
                 for name, applies, run in POST_RENDER_STEPS:
                     if not applies(options):
                         continue
@@ -240,12 +243,12 @@ def _create(options, reporter, confirm_trust, source, overrides, output_dir, pol
                         except ScaffolderError as exc:
                             raise StepFailed(name, exc.message, exc.hint) from exc
                 if any(applies(options) for _, applies, _ in POST_RENDER_STEPS):
-                    write_settings(dest / "pyproject.toml", ctx.settings)
+                    write_settings(dest / "pyproject.toml", ctx.recorded)
                 git = _git_step(dest, ctx, source.spec, fetched.version, not had_files) if options.git else None
             from scaffolder.lifecycle.summary import next_steps, summarize
 
             result.summary = summarize(dest, ctx, git)
-            result.next_steps = next_steps(fetched.repo_dir, result.answers, dest, ctx.settings)
+            result.next_steps = next_steps(fetched.repo_dir, result.answers, dest, ctx.recorded)
             return result
         finally:
             fetched.cleanup()
@@ -258,7 +261,7 @@ def _git_step(dest: Path, ctx: StepContext, spec: str, version: str, fresh_dir: 
         result = gitrepo.GitResult(note=f"{dest} held files before, so no repository was made")
     else:
         with ctx.reporter.step("git init and first commit"):
-            env = ctx.settings.get("env_path")
+            env = ctx.recorded.get("env_path")
             result = gitrepo.init_and_commit(dest, f"Generate from {spec} ({version}) with scaffolder",
                                              exclude=[env] if env else [])
     if result.note:

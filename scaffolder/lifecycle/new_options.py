@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scaffolder.config import Settings
 from scaffolder.console import Reporter
+from scaffolder.project import Project, read_pyproject
 from scaffolder.transaction import Transaction
 
 
@@ -41,10 +43,26 @@ class NewOptions:
 class StepContext:
     options: NewOptions
     project_dir: Path
-    settings: dict[str, Any]  # [tool.scaffolder], steps add to it
+    recorded: dict[str, Any]  # [tool.scaffolder] as new writes it once every step succeeded; steps add to it
     txn: Transaction
     reporter: Reporter
+    base_settings: Settings  # resolved once, when new started (no project yet)
     facts: dict[str, Any] = field(default_factory=dict)  # for the summary, not recorded (packages, ...)
+    _project: Project | None = field(default=None, repr=False)
+
+    @property
+    def project(self) -> Project:
+        """The rendered project: its pyproject.toml parsed once, its [tool.scaffolder] ``recorded``."""
+        if self._project is None:
+            root = self.project_dir.resolve()
+            pyproject = read_pyproject(root / "pyproject.toml")
+            self._project = Project(root=root, settings=self.recorded, pyproject=pyproject)
+        return self._project
+
+    @property
+    def settings(self) -> Settings:
+        """The command's settings with what the steps recorded so far as the project layer (in memory)."""
+        return self.base_settings.with_project(self.project)
 
 
 # (name, applies(options) -> bool, run(StepContext)). Later steps can rely on earlier ones.

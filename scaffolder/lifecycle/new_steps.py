@@ -2,7 +2,7 @@
 environment.yml, lock, create (conda). They drive the managers in ``envs/``.
 
 Each step registers with the transaction how to undo what it made, so a failure anywhere in
-``new`` removes the env and the lock files again. Settings go into ``ctx.settings``, which ``new``
+``new`` removes the env and the lock files again. What they record goes into ``ctx.recorded``, which ``new``
 writes to [tool.scaffolder] once every step succeeded.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scaffolder import tomlfile
 from scaffolder.envs.conda_manager import CondaManager, _shown, link_project_source, prefix_for
 from scaffolder.envs.conda_manager import sync as conda_sync
 from scaffolder.envs.manager import (
@@ -18,7 +17,6 @@ from scaffolder.envs.manager import (
     choose_python,
     env_path,
     install_locked,
-    load_settings,
     lock_file_names,
     venv_backend,
 )
@@ -27,6 +25,7 @@ from scaffolder.errors import EnvError
 from scaffolder.project import Project
 
 if TYPE_CHECKING:  # pragma: no cover
+    from scaffolder.config import Settings
     from scaffolder.lifecycle.new_options import NewOptions, Step, StepContext
 
 
@@ -38,25 +37,21 @@ def _wants_lock(options: NewOptions) -> bool:
     return options.env == "venv" and options.lock
 
 
-def _project(ctx: StepContext) -> tuple[Project, object]:
-    pyproject = tomlfile.loads((ctx.project_dir / "pyproject.toml").read_text(encoding="utf-8"))
-    project = Project(root=ctx.project_dir.resolve(), settings=ctx.settings, pyproject=pyproject)
-    options = ctx.options
-    settings = load_settings(project, python=options.python, installer=options.installer, torch=options.torch)
-    return project, settings
+def _project(ctx: StepContext) -> tuple[Project, Settings]:
+    return ctx.project, ctx.settings
 
 
 def create_env(ctx: StepContext) -> None:
     project, settings = _project(ctx)
     choice = choose_python(project, settings)
-    backend = venv_backend(settings.get("installer"))
+    backend = venv_backend(settings.get("installer"), settings)
     env = env_path(project)
     if env.exists():
         raise EnvError(f"{env} already exists", "remove it, or generate into another directory")
     ctx.reporter.info(choice.describe())
     ctx.txn.created_path(env)
     backend.create(env, str(choice.interpreter))
-    ctx.settings.update(backend="venv", installer=backend.installer, python=choice.version,
+    ctx.recorded.update(backend="venv", installer=backend.installer, python=choice.version,
                         env_path=env.name)
 
 
@@ -66,9 +61,8 @@ def lock(ctx: StepContext) -> None:
 
 
 def install(ctx: StepContext) -> None:
-    project, _ = _project(ctx)
-    backend = venv_backend(ctx.settings.get("installer"))
-    backend.compile_bytecode = ctx.options.compile_bytecode
+    project, settings = _project(ctx)
+    backend = venv_backend(settings.get("installer"), settings)
     ctx.facts["bytecode_compiled"] = compile_bytecode(backend.compile_bytecode)
     ctx.facts["packages"] = install_locked(project.root, env_path(project), backend, reporter=ctx.reporter)
     ctx.facts["locks"] = lock_file_names(project.root)  # pylock.toml and pylock.dev.toml too
@@ -101,7 +95,7 @@ def new_write_inputs(ctx) -> None:  # noqa: ANN001
     project, settings, manager = _new_context(ctx)
     ctx.reporter.info(manager.python_choice(project, settings).describe())
     manager.ensure_inputs(project, settings, txn=ctx.txn)
-    ctx.settings.update(backend="conda")
+    ctx.recorded.update(backend="conda")
 
 
 def new_lock(ctx) -> None:  # noqa: ANN001
@@ -118,7 +112,7 @@ def new_create(ctx) -> None:  # noqa: ANN001
         raise EnvError(f"{prefix} already exists", "remove it, or generate into another directory")
     conda_sync(files, engine, prefix, txn=ctx.txn)
     link_project_source(engine, prefix, project.root)
-    ctx.settings.update(backend="conda", python=manager.python(project, settings), lock=files.lock_file.name,
+    ctx.recorded.update(backend="conda", python=manager.python(project, settings), lock=files.lock_file.name,
                         env_path=_shown(prefix, project))
 
 

@@ -25,7 +25,7 @@ _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 def summarize(dest: Path, ctx, git) -> dict[str, Any]:  # noqa: ANN001 - lifecycle.new_options.StepContext, gitrepo.GitResult
     """The facts the summary and ``--json`` show; keys whose step did not run are None."""
-    settings = ctx.settings
+    settings = ctx.recorded
     env_rel = settings.get("env_path")
     env = (dest / env_rel) if env_rel else None
     return {

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scaffolder import tomlfile
+from scaffolder import config, tomlfile
+from scaffolder.config import Settings
 from scaffolder.console import Reporter
 from scaffolder.errors import ScaffolderError, TemplateError, UsageError
 from scaffolder.fsutil import atomic_write_bytes
@@ -220,20 +221,20 @@ def update_project(
     trust: bool = False,
     allow_outside_links: bool = False,
     confirm_trust: Callable[[tpl.FetchedTemplate], bool] | None = None,
+    settings: Settings | None = None,
 ) -> UpdateResult:
-    """``trust``/``confirm_trust``/``allow_outside_links`` work as in ``new`` (see :class:`Trust`)."""
-    from scaffolder import config
-
+    """``trust``/``confirm_trust``/``allow_outside_links`` work as in ``new`` (see :class:`Trust`).
+    ``settings``: the command's (None: resolved here, once)."""
     reporter = reporter or Reporter()
-    settings = dict(project.settings)
-    spec = settings.get("template")
+    settings = settings if settings is not None else config.load(project=project)
+    recorded = dict(project.settings)
+    spec = recorded.get("template")
     if not spec:
         raise UsageError("[tool.scaffolder] records no template", "this project was not made by 'scaffolder new'")
     tpl.check_ref(to)
-    decision = Trust(trust, config.template_trusted(spec, config.load(project=project)), allow_outside_links,
-                     confirm_trust)
-    old_version = str(settings.get("template_version", ""))
-    answers = dict(settings.get("answers", {}))
+    decision = Trust(trust, config.template_trusted(spec, settings), allow_outside_links, confirm_trust)
+    old_version = str(recorded.get("template_version", ""))
+    answers = dict(recorded.get("answers", {}))
     git_base = check_clean(project.root) if not allow_dirty and not dry_run else None
 
     with tempfile.TemporaryDirectory(prefix="scaffolder-update-") as tmp:
@@ -257,14 +258,14 @@ def update_project(
                                   "every file you changed is reported as a conflict")
             result.base_available = base_dir is not None
             new_settings = {
-                **settings,
+                **recorded,
                 "template_version": new_fetched.version,
                 "answers": {**answers, **result.new_answers},
             }
             writes = _plan(project.root, base_dir, new_dir, new_settings, work, result)
             if not dry_run:
                 _apply(project.root, writes)
-                _relock_if_needed(project.root, result, reporter)
+                _relock_if_needed(project.root, result, reporter, settings)
             return result
         finally:
             new_fetched.cleanup()
@@ -315,18 +316,19 @@ def _plan(root: Path, base_dir: Path | None, new_dir: Path, new_settings: dict[s
     return writes
 
 
-def _relock_if_needed(root: Path, result: UpdateResult, reporter: Reporter) -> None:
+def _relock_if_needed(root: Path, result: UpdateResult, reporter: Reporter, settings: Settings) -> None:
     """Re-pin when the merge changed the dependencies of a locked project. The merge itself stands
     if locking fails (say, offline): the lock is written atomically, so the old one stays intact."""
-    from scaffolder.envs.manager import load_settings, manager_for
+    from scaffolder.envs.manager import manager_for
 
     if not result.dependencies_changed or "pyproject.toml" in result.conflicts:
         return
-    project = Project.load(root)
+    project = Project.load(root)  # the merge rewrote pyproject.toml
     if not project.settings.get("lock"):
         return
+    settings = settings.with_project(project)
     try:
-        manager_for(project.settings.get("backend")).lock(project, load_settings(project), reporter=reporter)
+        manager_for(settings.get("backend")).lock(project, settings, reporter=reporter)
         result.relocked = True
     except ScaffolderError as exc:
         reporter.warn(f"dependencies changed but relocking failed: {exc.format_message()}; run 'scaffolder lock'")

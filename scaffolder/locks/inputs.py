@@ -18,6 +18,7 @@ from typing import Any
 from scaffolder.errors import LockError, UsageError
 from scaffolder.locks.lockfile import canonical_name
 from scaffolder.locks.torch_variant import TORCH_PACKAGES
+from scaffolder.project import Project
 
 REQUIREMENTS_IN = "requirements.in"
 REQUIREMENTS_DEV_IN = "requirements-dev.in"
@@ -63,6 +64,22 @@ class LockInputs:
     @property
     def uses_torch(self) -> bool:
         return bool((self.main.names() | self.dev.names()) & TORCH_PACKAGES)
+
+
+def project_extras(project: Project) -> list[str] | str:
+    """The optional-dependencies extras the project locks (``extras`` in [tool.scaffolder]; "*": all)."""
+    extras = project.settings.get("extras") or []
+    return extras if extras == ALL_EXTRAS else list(extras)
+
+
+def project_inputs(project: Project, extras: Sequence[str] | str | None = None) -> LockInputs:
+    """What the project's lock is made from, with ``extras`` (None: the ones it chose), gathered once
+    per command: the result is kept in ``project.memo``."""
+    extras = project_extras(project) if extras is None else extras
+    key = ("lock inputs", extras if isinstance(extras, str) else tuple(extras))
+    if key not in project.memo:
+        project.memo[key] = gather(project.root, project.pyproject, extras)
+    return project.memo[key]
 
 
 def gather(root: Path, pyproject: dict[str, Any], extras: Sequence[str] | str = ()) -> LockInputs:

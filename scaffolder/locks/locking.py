@@ -14,16 +14,15 @@ the old files byte for byte.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scaffolder.config import load as load_settings
 from scaffolder.console import Reporter
 from scaffolder.errors import LockError
 from scaffolder.fsutil import atomic_write_text, temporary_dir_beside
-from scaffolder.indexes import load_index_config
+from scaffolder.indexes import IndexConfig, load_index_config
 from scaffolder.locks import lockfile, pylock
 from scaffolder.locks.inputs import InputSet, LockInputs, fingerprint, gather
 from scaffolder.locks.platforms import DEFAULT_PLATFORMS, current_platform, marker_environment
@@ -94,25 +93,32 @@ def lock_project(
     extras: Sequence[str] | str = (),
     platforms: Sequence[str] | None = None,
     torch_variants: Sequence[str] = (),
+    sources: IndexConfig | None = None,
+    torch_indexes: Mapping[str, str] | None = None,
+    inputs: LockInputs | None = None,
 ) -> LockResult:
     """Lock for ``platforms`` (default: the four common ones); uv resolves them all at once.
 
     ``torch_variants`` (cu126, ...) are further PyTorch builds beside ``torch``: each gets a complete
     main lock of its own, ``requirements.<variant>.lock``, for the platforms that have that build
     (a CUDA build has no macOS wheel); ``env sync`` installs it instead of requirements.lock on a
-    machine that picks that build. Nothing is written unless every resolution succeeds."""
+    machine that picks that build. Nothing is written unless every resolution succeeds.
+
+    A command passes what it resolved once: ``sources`` and ``torch_indexes`` from its
+    ``config.Settings``, ``inputs`` as it gathered them (with ``extras``); without them, pip's and uv's
+    own configuration and the inputs read from ``pyproject``."""
     root = Path(root)
     reporter = reporter or Reporter()
     platforms = tuple(platforms or DEFAULT_PLATFORMS)
     universal = engine != "pip" or platforms != (current_platform(),)
-    inputs = gather(root, pyproject, extras)
-    config = load_index_config()
+    inputs = inputs or gather(root, pyproject, extras)
+    config = sources or load_index_config()
+    torch_indexes = dict(torch_indexes or {})
     torch_key = torch if inputs.uses_torch else None
-    torch_index = variant_index(torch, config.find_links, load_settings().torch_indexes()) if inputs.uses_torch \
-        else None
+    torch_index = variant_index(torch, config.find_links, torch_indexes) if inputs.uses_torch else None
     main_fp, dev_fp = fingerprints(inputs, python, torch, platforms)
     interpreter = None if universal else find_interpreters().get(python)
-    common = dict(engine=engine, python=python, interpreter=interpreter, torch_index=torch_index,
+    common = dict(engine=engine, python=python, interpreter=interpreter, torch_index=torch_index, sources=config,
                   constraints=list(config.constraints), upgrade=upgrade, upgrade_packages=upgrade_packages,
                   platforms=platforms if universal else None)
     converted = _single_platform(root / MAIN_LOCK)
@@ -155,17 +161,18 @@ def lock_project(
         for variant in variants:
             texts[variant_lock(variant)] = _lock_variant(root, inputs, tmp, variant, name, python, platforms,
                                                          config, dict(common, constraints=list(config.constraints)),
-                                                         reporter)
+                                                         reporter, torch_indexes)
     written = _write_all(root, texts, txn)
     return LockResult(root / MAIN_LOCK, root / DEV_LOCK if dev is not None else None, len(main.pins),
                       len(dev.pins) if dev else 0, engine, torch_key, written, platforms, converted)
 
 
 def _lock_variant(root: Path, inputs: LockInputs, tmp: Path, variant: str, name: str, python: str,
-                  platforms: Sequence[str], config, common: dict, reporter: Reporter) -> str:  # noqa: ANN001
+                  platforms: Sequence[str], config: IndexConfig, common: dict, reporter: Reporter,
+                  torch_indexes: Mapping[str, str]) -> str:
     """requirements.<variant>.lock: the main set resolved with ``variant``'s torch, for the platforms
     of the set that have that build (the others are dropped, and said)."""
-    index = variant_index(variant, config.find_links, load_settings().torch_indexes())
+    index = variant_index(variant, config.find_links, torch_indexes)
     common = dict(common, torch_index=index)
     tmp = tmp / variant  # its own input and output files: main's output would act as preferred pins
     tmp.mkdir()
@@ -273,7 +280,7 @@ def lock_state(path: Path, expected: str | None, platforms: Sequence[str] | None
 
 def _resolve(inputs: InputSet, tmp: Path, *, engine: str, python: str, interpreter: Path | None,
              torch_index: str | None, constraints: list[str], upgrade: bool, upgrade_packages: Sequence[str],
-             previous: list[lockfile.Pin], platforms: Sequence[str] | None
+             previous: list[lockfile.Pin], platforms: Sequence[str] | None, sources: IndexConfig
              ) -> tuple[lockfile.Lock, list[pylock.Package] | None]:
     """Resolve one input set; ``platforms`` (None: this machine only, with pip-compile) makes it universal.
     Returns the lock and, for a universal resolution, uv's packages with their files."""
@@ -289,7 +296,7 @@ def _resolve(inputs: InputSet, tmp: Path, *, engine: str, python: str, interpret
                             "\n".join(p.requirement for p in previous) + "\n", encoding="utf-8")
     text = compile_requirements(engine, in_file, out_file, python=python, interpreter=interpreter,
                                 extra_index_urls=[torch_index] if torch_index else [], upgrade=upgrade,
-                                upgrade_packages=upgrade_packages, universal=universal)
+                                upgrade_packages=upgrade_packages, universal=universal, sources=sources)
     if not universal:
         return lockfile.parse(text, f"{engine} output", drop_markers=True), None
     packages = pylock.parse(text)

@@ -17,7 +17,6 @@ from scaffolder.indexes import (
     IndexConfig,
     hashed_find_links,
     load_index_config,
-    pip_index_args,
     uv_environ,
     uv_index_args,
 )
@@ -41,14 +40,14 @@ def compile_requirements(
     extra_index_urls: Sequence[str] = (),
     upgrade: bool = False,
     upgrade_packages: Sequence[str] = (),
-    index_config: IndexConfig | None = None,
+    sources: IndexConfig | None = None,
     universal: bool = False,
 ) -> str:
     """Resolve ``in_file`` into ``out_file`` (an existing ``out_file`` gives preferred pins); return its text.
 
     ``universal`` (uv only) resolves for every platform at once and writes pylock.toml; ``out_file``
     must then be named ``pylock.NAME.toml``."""
-    config = index_config or load_index_config()
+    config = sources or load_index_config()  # a command passes config.Settings.sources
     if extra_index_urls:
         extra = tuple(dict.fromkeys((*config.extra_index_urls, *extra_index_urls)))
         config = dataclasses.replace(config, extra_index_urls=extra)
@@ -72,7 +71,7 @@ def compile_requirements(
         cmd = python_module_cmd("piptools") + [
             "compile", str(in_file), "--output-file", str(out_file), "--generate-hashes", "--allow-unsafe",
             "--strip-extras", "--no-header", "--no-emit-index-url", "--no-emit-find-links",
-            "--no-emit-trusted-host", "--no-config", "--quiet", *pip_index_args(),
+            "--no-emit-trusted-host", "--no-config", "--quiet", *config.pip_args,
         ]
         for url in extra_index_urls:
             cmd += ["--extra-index-url", url]
