@@ -6,7 +6,7 @@ The file (a team usually ships one and points SCAFFOLDER_CONFIG at it):
 
     template = "transformer"          # default template
     python = "3.11"
-    backend = "venv"                  # venv | conda | none
+    env = "venv"                      # environment kind: venv | conda | none
     installer = "uv"                  # uv | pip
     torch = "auto"                    # auto | cpu | cu126 | ...
     platforms = ["linux-x86_64", "macos-arm64", "windows-x86_64"]  # what `scaffolder lock` covers
@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from scaffolder import tomlfile
+from scaffolder.console import deprecated
 from scaffolder.errors import ScaffolderError, UsageError
 from scaffolder.indexes import IndexConfig, load_index_config
 
@@ -50,7 +51,7 @@ from scaffolder.indexes import IndexConfig, load_index_config
 KEYS: dict[str, tuple[str, str]] = {
     "template": ("SCAFFOLDER_TEMPLATE", "str"),
     "python": ("SCAFFOLDER_PYTHON", "str"),
-    "backend": ("SCAFFOLDER_BACKEND", "str"),
+    "env": ("SCAFFOLDER_ENV", "str"),
     "installer": ("SCAFFOLDER_INSTALLER", "str"),
     "torch": ("SCAFFOLDER_TORCH", "str"),
     "platforms": ("SCAFFOLDER_PLATFORMS", "list"),
@@ -68,8 +69,11 @@ KEYS: dict[str, tuple[str, str]] = {
 }
 # Per-variant torch indexes: torch_index.<variant>, env SCAFFOLDER_TORCH_INDEX_<VARIANT>.
 TORCH_INDEX_PREFIX = "torch_index."
-PROJECT_KEYS = ("template", "python", "backend", "installer", "torch", "platforms")
-DEFAULTS: dict[str, Any] = {"template": "transformer", "backend": "venv", "torch": "auto"}
+PROJECT_KEYS = ("template", "python", "env", "installer", "torch", "platforms")
+DEFAULTS: dict[str, Any] = {"template": "transformer", "env": "venv", "torch": "auto"}
+# Old spellings kept one more release, with a note: file key -> key, environment variable -> variable.
+RENAMED_KEYS = {"backend": "env"}
+RENAMED_VARS = {"SCAFFOLDER_BACKEND": "SCAFFOLDER_ENV"}
 
 
 class PolicyError(ScaffolderError):
@@ -114,6 +118,11 @@ def read_file(path: Path) -> dict[str, Any]:
     except (OSError, tomlfile.TOMLDecodeError) as exc:
         raise UsageError(f"config file {path} is unreadable: {exc}", "fix it or unset SCAFFOLDER_CONFIG") from None
     flat = _flatten(data)
+    for old, new in RENAMED_KEYS.items():
+        if old in flat:
+            deprecated(f"{old} in {path}", new)
+            value = flat.pop(old)
+            flat.setdefault(new, value)
     unknown = sorted(k for k in flat if not _known(k))
     if unknown:
         raise UsageError(f"config file {path} has unknown keys {', '.join(unknown)}",
@@ -125,6 +134,11 @@ def _from_env() -> dict[str, Setting]:
     found: dict[str, Setting] = {}
     for key, (var, kind) in KEYS.items():
         raw = os.environ.get(var)
+        old = next((o for o, n in RENAMED_VARS.items() if n == var and os.environ.get(o)), None)
+        if old is not None:
+            deprecated(old, var)
+            if not raw:
+                raw, var = os.environ[old], old
         if raw:
             value = [p.strip() for p in raw.split(",") if p.strip()] if kind == "list" else raw
             found[key] = Setting(value, f"env:{var}")

@@ -141,3 +141,16 @@ def print_json(data) -> None:
 
 def is_interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+# Old spellings already noted in this process: a command loads its settings more than once.
+_DEPRECATED_NOTED: set[str] = set()
+
+
+def deprecated(old: str, new: str) -> None:
+    """One line on stderr (at most once per process per spelling) for a spelling kept one more release:
+    ``note: OLD is deprecated, use NEW (OLD will be removed in the next release)``."""
+    if old in _DEPRECATED_NOTED:
+        return
+    _DEPRECATED_NOTED.add(old)
+    click.echo(f"note: {old} is deprecated, use {new} ({old} will be removed in the next release)", err=True)

@@ -39,7 +39,7 @@ def venv_backend(root: Path | str | None = None) -> str:
     The ``a|b`` form lets nox fall back to the next one that is installed.
     """
     settings = _project(root).settings
-    if settings.get("backend") == "conda":
+    if settings.get("env") == "conda":
         return CONDA_BACKENDS
     if settings.get("installer") == "pip":
         return "virtualenv"
@@ -116,7 +116,7 @@ def install_locked(session: Any, groups: Sequence[str] = ("dev",), root: Path | 
     ``groups``: "dev" (requirements-dev.lock) or none; a group scaffolder does not lock is a usage error."""
     _check_groups(groups)
     project = _project(root)
-    if project.settings.get("backend") == "conda":
+    if project.settings.get("env") == "conda":
         _install_conda_locked(session, project, groups)
     else:
         text = locked_requirements(project, groups)  # verifies the requirements locks in any case

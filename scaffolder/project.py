@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from scaffolder import tomlfile
+from scaffolder.console import deprecated
 from scaffolder.errors import ProjectNotFound, UsageError
 from scaffolder.fsutil import atomic_write_text
 
@@ -40,7 +41,12 @@ class Project:
             raise ProjectNotFound(
                 f"{root / PYPROJECT} has no [tool.{TABLE}] table", "generate the project with 'scaffolder new'"
             )
-        return cls(root=root, settings=dict(settings), pyproject=data)
+        settings = dict(settings)
+        if "backend" in settings:  # the old name of env, kept one more release
+            deprecated(f"backend in [tool.{TABLE}] of {root / PYPROJECT}", "env")
+            backend = settings.pop("backend")
+            settings.setdefault("env", backend)
+        return cls(root=root, settings=settings, pyproject=data)
 
     @classmethod
     def find(cls, start: Path | None = None) -> Project:

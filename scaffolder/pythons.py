@@ -1,5 +1,6 @@
 """Find installed Python interpreters by version ("3.12"), without running any of them, and choose
-the one a project's environment gets (``choose``).
+the one a project's environment gets (``choose``); read what an environment has installed
+(``site_packages``, ``installed_distributions``: one reader for venvs and conda prefixes).
 
 Looks at the running interpreter, PATH, pyenv's versions and uv-managed Pythons. pyenv shims are
 skipped: a shim for a version that is not selected fails when run.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,3 +175,43 @@ def _version_of_path(path: Path) -> str:
     except (OSError, subprocess.SubprocessError):
         raise EnvError(f"{path} is not a working Python interpreter", "pass a version such as --python 3.11") from None
     return out.stdout.strip()
+
+
+# ------------------------------------------------------------ an environment's packages
+
+
+def site_packages(prefix: Path) -> Path | None:
+    """The site-packages of the environment at ``prefix``, a venv or a conda prefix: Lib/site-packages
+    on Windows, else lib/python3.X/site-packages (the newest minor, if an upgrade left two)."""
+    prefix = Path(prefix)
+    if (prefix / "Lib" / "site-packages").is_dir():
+        return prefix / "Lib" / "site-packages"
+
+    def minor(path: Path) -> int:
+        found = re.search(r"python3\.(\d+)", path.parent.name)
+        return int(found.group(1)) if found else -1
+
+    found = sorted(prefix.glob("lib/python3*/site-packages"), key=minor)
+    return found[-1] if found else None
+
+
+def installed_distributions(site: Path | None, skip: Callable[[Path], bool] | None = None) -> dict[str, str]:
+    """What is installed in ``site``: normalised name -> version, read from ``*.dist-info/METADATA``
+    (milliseconds, and no interpreter to run). ``skip(dist_info_dir)`` leaves some out (a conda
+    package's own)."""
+    from email.parser import HeaderParser
+
+    if site is None:
+        return {}
+    found: dict[str, str] = {}
+    parser = HeaderParser()
+    for meta in Path(site).glob("*.dist-info/METADATA"):
+        if skip is not None and skip(meta.parent):
+            continue
+        try:
+            headers = parser.parsestr(meta.read_text(encoding="utf-8", errors="replace"), headersonly=True)
+        except OSError:
+            continue
+        if headers.get("Name") and headers.get("Version"):
+            found[re.sub(r"[-_.]+", "-", headers["Name"]).lower()] = headers["Version"].strip()
+    return found

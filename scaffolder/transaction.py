@@ -6,13 +6,15 @@ Ctrl-C, or the process gets SIGTERM, the undo actions run newest first.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from scaffolder.fsutil import atomic_write_bytes
+from scaffolder.fsutil import atomic_write_bytes, remove_tree
 
 
 class Transaction:
@@ -42,14 +44,34 @@ class Transaction:
         self.on_rollback(f"remove {path}", remove)
 
     def guard(self, path: Path) -> None:
-        """Call before writing or deleting the file at ``path``: on rollback it gets its old content
-        back (its mode kept), or goes again if it did not exist. The one backup-and-restore of a file."""
+        """Call before writing, replacing or deleting ``path``: the one backup-and-restore there is.
+
+        A file keeps its place and its old content comes back on rollback (its mode kept). A
+        directory (an environment, say) is moved out of the way, so that the caller builds a new one
+        in its place: on rollback whatever is there then is removed and the old one renamed back;
+        on commit the old one is deleted. The backup sits beside ``path`` (same file system, so the
+        renames are atomic and a conda prefix's hard-coded paths stay valid). A path that did not
+        exist is removed again on rollback."""
         path = Path(path)
-        if not path.is_file():
+        if path.is_dir() or (path.is_symlink() and not path.is_file()):  # a link to a dir moves as a link
+            self._move_aside(path)
+        elif path.is_file():
+            old = path.read_bytes()
+            self.on_rollback(f"restore {path}", lambda: atomic_write_bytes(path, old))
+        else:
             self.created_path(path)
-            return
-        old = path.read_bytes()
-        self.on_rollback(f"restore {path}", lambda: atomic_write_bytes(path, old))
+
+    def _move_aside(self, path: Path) -> None:
+        backup = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+        backup.rmdir()
+        os.replace(path, backup)
+
+        def restore() -> None:
+            remove_tree(path)
+            os.replace(backup, path)
+
+        self.on_rollback(f"restore {path}", restore)
+        self.on_commit(lambda: remove_tree(backup))
 
     def rollback(self) -> None:
         while self._undo:

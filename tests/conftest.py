@@ -32,6 +32,7 @@ def _isolated_session_home(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
+    monkeypatch.setattr("scaffolder.console._DEPRECATED_NOTED", set())  # each test sees its own notes
     yield _isolate(tmp_path_factory.mktemp("home"), monkeypatch)
 
 

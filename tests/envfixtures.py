@@ -6,7 +6,7 @@ import pytest
 from wheelhouse import build_standard_index, offline_environ
 
 _CLEARED = ("PIP_", "UV_", "SCAFFOLDER_TORCH", "SCAFFOLDER_INDEX", "SCAFFOLDER_EXTRA", "SCAFFOLDER_FIND",
-            "SCAFFOLDER_PYTHON", "SCAFFOLDER_INSTALLER", "SCAFFOLDER_BACKEND")
+            "SCAFFOLDER_PYTHON", "SCAFFOLDER_INSTALLER", "SCAFFOLDER_ENV", "SCAFFOLDER_BACKEND")
 
 
 @pytest.fixture(scope="session")

@@ -62,7 +62,7 @@ def test_new_with_conda_env_then_check_lock_sync(tmp_path, conda_env):
                          check=True)
     assert out.stdout.strip() == str(project / ".conda")  # the project's src/ is on the env's path
     settings = tomlfile.loads((project / "pyproject.toml").read_text())["tool"]["scaffolder"]
-    assert (settings["backend"], settings["env_path"], settings["lock"]) == ("conda", ".conda", "conda-lock.yml")
+    assert (settings["env"], settings["env_path"], settings["lock"]) == ("conda", ".conda", "conda-lock.yml")
 
     report = json.loads(run("check", "--json", cwd=project).stdout)
     assert report["ok"], report
@@ -79,7 +79,7 @@ def test_new_with_conda_env_then_check_lock_sync(tmp_path, conda_env):
     assert "tool 0.1-0 is locked but not installed" in run("env", "sync", cwd=project).output
     assert (project / ".conda" / "bin" / "tool").exists()
     info = json.loads(run("env", "info", "--json", cwd=project).stdout)
-    assert (info["backend"], info["engine"], info["matches_lock"]) == ("conda", "rattler", True)
+    assert (info["env"], info["engine"], info["matches_lock"]) == ("conda", "rattler", True)
 
 
 def test_new_with_unsatisfiable_conda_env_leaves_nothing(tmp_path, conda_env, monkeypatch):
@@ -93,11 +93,11 @@ def test_new_with_unsatisfiable_conda_env_leaves_nothing(tmp_path, conda_env, mo
 def test_env_create_in_an_existing_project_and_remove(tmp_path, conda_env):
     run("new", "demo", "-t", "minimal", "-o", str(tmp_path), "--no-input", "--env", "none", *THIS_PYTHON[2:])
     project = tmp_path / "demo"
-    result = run("env", "create", "--backend", "conda", *THIS_PYTHON[:2], cwd=project)
+    result = run("env", "create", "--env", "conda", *THIS_PYTHON[:2], cwd=project)
     assert "created" in result.output and (project / ".conda" / "conda-meta").is_dir()
     assert (project / "environment.yml").exists() and (project / "conda-lock.yml").exists()
-    run("env", "create", "--backend", "conda", cwd=project, code=1)  # exists: says to sync or --recreate
-    run("env", "create", "--backend", "conda", "--recreate", cwd=project)
+    run("env", "create", "--env", "conda", cwd=project, code=1)  # exists: says to sync or --recreate
+    run("env", "create", "--env", "conda", "--recreate", cwd=project)
     run("env", "remove", cwd=project)
     assert not (project / ".conda").exists() and (project / "conda-lock.yml").exists()
 

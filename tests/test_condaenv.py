@@ -89,7 +89,7 @@ def test_manager_lock_with_another_torch_variant_retargets_the_inputs(tmp_path, 
     monkeypatch.setenv("SCAFFOLDER_CONDA_CHANNELS", channel.as_uri())
     monkeypatch.setenv("SCAFFOLDER_CONDA_ENGINE", "rattler")
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\nversion = "0"\ndependencies = ["torch>=2"]\n')
-    write_settings(tmp_path / "pyproject.toml", {"backend": "conda", "python": cc.PY})
+    write_settings(tmp_path / "pyproject.toml", {"env": "conda", "python": cc.PY})
     manager = condaenv.CondaManager()
     project = Project.load(tmp_path)
     cpu = manager.lock(project, load(cli={"torch": "cpu"}, project=project))
@@ -114,7 +114,7 @@ def test_platform_added_to_environment_yml_gets_virtual_packages_and_a_solution(
     monkeypatch.setenv("SCAFFOLDER_CONDA_ENGINE", "rattler")
     monkeypatch.setenv("SCAFFOLDER_CONDA_PLATFORMS", HERE)
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\nversion = "0"\ndependencies = ["torch"]\n')
-    write_settings(tmp_path / "pyproject.toml", {"backend": "conda", "python": cc.PY, "torch": "cu126"})
+    write_settings(tmp_path / "pyproject.toml", {"env": "conda", "python": cc.PY, "torch": "cu126"})
     manager = condaenv.CondaManager()
     manager.lock(Project.load(tmp_path), load(project=Project.load(tmp_path)))
     env = tmp_path / "environment.yml"

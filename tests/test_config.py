@@ -26,12 +26,12 @@ def test_precedence_cli_env_project_file(team_file, tmp_path, monkeypatch):
     project = Project.load(tmp_path)
     monkeypatch.setenv("SCAFFOLDER_INSTALLER", "pip")
     monkeypatch.setenv("SCAFFOLDER_TORCH_INDEX_CPU", "https://mirror.example/cpu")
-    settings = config.load(cli={"torch": "cu126", "backend": None}, project=project)
+    settings = config.load(cli={"torch": "cu126", "env": None}, project=project)
     assert (settings.get("template"), settings.source("template")) == ("minimal", f"file:{team_file}")
     assert (settings.get("python"), settings.source("python")) == ("3.12", f"project:{project.pyproject_path}")
     assert (settings.get("installer"), settings.source("installer")) == ("pip", "env:SCAFFOLDER_INSTALLER")
     assert (settings.get("torch"), settings.source("torch")) == ("cu126", "cli")
-    assert (settings.get("backend"), settings.source("backend")) == ("venv", "default")
+    assert (settings.get("env"), settings.source("env")) == ("venv", "default")
     assert settings.torch_indexes() == {"cu126": "https://mirror.example/cu126", "cpu": "https://mirror.example/cpu"}
 
 
@@ -62,3 +62,31 @@ def test_config_show_json(team_file):
     assert data["settings"]["template"] == {"value": "minimal", "source": f"file:{team_file}"}
     text = CliRunner().invoke(cli, ["config", "show"]).stdout
     assert "installer = 'pip'  # file:" in text
+
+
+def _notes(text):
+    return [line for line in text.splitlines() if line.startswith("note:")]
+
+
+def test_scaffolder_backend_still_works_with_one_note(monkeypatch, capsys):
+    monkeypatch.setenv("SCAFFOLDER_BACKEND", "conda")
+    settings = config.load()
+    config.load()  # a command loads its settings more than once; the note shows once
+    assert (settings.get("env"), settings.source("env")) == ("conda", "env:SCAFFOLDER_BACKEND")
+    assert _notes(capsys.readouterr().err) == [
+        "note: SCAFFOLDER_BACKEND is deprecated, use SCAFFOLDER_ENV "
+        "(SCAFFOLDER_BACKEND will be removed in the next release)"]
+    monkeypatch.setenv("SCAFFOLDER_ENV", "venv")  # the new name wins
+    assert (config.load().get("env"), config.load().source("env")) == ("venv", "env:SCAFFOLDER_ENV")
+
+
+def test_backend_in_the_team_file_still_works_with_one_note(_isolated_home, capsys):
+    path = _isolated_home / "scaffolder.toml"
+    path.write_text('backend = "conda"\n')
+    settings = config.load()
+    config.load()
+    assert (settings.get("env"), settings.source("env")) == ("conda", f"file:{path}")
+    assert _notes(capsys.readouterr().err) == [
+        f"note: backend in {path} is deprecated, use env (backend in {path} will be removed in the next release)"]
+    path.write_text('env = "venv"\n')
+    assert config.load().get("env") == "venv" and _notes(capsys.readouterr().err) == []

@@ -31,6 +31,7 @@ def test_json_reports_pythons_tools_indexes_and_kernel_dirs(offline, tmp_path, m
     assert "PIP_INDEX_URL" in data["indexes"]["from"]["environment"]
     assert data["kernels"]["user_dir"] == os.path.join(os.environ["JUPYTER_DATA_DIR"], "kernels")
     assert data["git"]["identity_missing"] == []
+    assert data["env"] == "venv" and "backend" not in data  # the environment kind
 
 
 def test_no_answering_package_source_fails_with_the_fix(offline, tmp_path, monkeypatch):

@@ -54,8 +54,8 @@ def test_new_makes_env_lock_and_install(template, tmp_path, offline, monkeypatch
     project = result.project_dir
     assert result.steps == ["render template", "move into place", *(s[0] for s in ENV_STEPS)]
     settings = Project.load(project).settings
-    assert {k: settings[k] for k in ("backend", "installer", "env_path", "lock", "torch")} == \
-        {"backend": "venv", "installer": "uv", "env_path": ".venv", "lock": "requirements.lock", "torch": "cpu"}
+    assert {k: settings[k] for k in ("env", "installer", "env_path", "lock", "torch")} == \
+        {"env": "venv", "installer": "uv", "env_path": ".venv", "lock": "requirements.lock", "torch": "cpu"}
     assert (project / "requirements.lock").is_file() and (project / "requirements-dev.lock").is_file()
     out = subprocess.run([str(project / ".venv" / "bin" / "python"), "-c",
                           "import sc_alpha, sc_devtool, demo; print(sc_alpha.VERSION, demo.ANSWER)"],
@@ -149,4 +149,5 @@ def test_new_tree_is_the_render_plus_env_locks_and_git_with_shareable_modes(temp
     pins = len(expected_packages(project))  # what the locks put into the env
     assert pins >= 2 and result.summary["packages"] == pins
     assert result.summary["torch"] is None  # the project has no torch
+    assert (result.summary["env"], result.summary["env_path"]) == ("venv", str(project / ".venv"))
     assert result.summary["bytecode_compiled"] is False and result.summary["notes"] == []

@@ -62,13 +62,14 @@ def test_create_check_drift_sync_and_remove(project):
     data = json.loads(result.stdout)
     assert data["installer"] == "uv" and data["packages"] == 3
     settings = Project.load(project).settings
-    assert {k: settings[k] for k in ("backend", "installer", "env_path", "lock", "torch")} == \
-        {"backend": "venv", "installer": "uv", "env_path": ".venv", "lock": "requirements.lock", "torch": "cpu"}
+    assert {k: settings[k] for k in ("env", "installer", "env_path", "lock", "torch")} == \
+        {"env": "venv", "installer": "uv", "env_path": ".venv", "lock": "requirements.lock", "torch": "cpu"}
     assert "already exists" in sc("env", "create", ok=1).output
     assert sc("check").output.startswith("environment: ok")
 
     info = json.loads(sc("env", "info", "--json").stdout)
     assert info["path"] == str(project / ".venv") and info["packages"] == 3 and info["matches_lock"] is True
+    assert info["env"] == "venv" and "backend" not in info
     assert info["lock"]["requirements.lock"]["state"] == "fresh" and info["python"].startswith(settings["python"])
 
     _uv_pip(project, "install", "sc-gamma==1.0", "sc-beta==1.0")
@@ -292,3 +293,40 @@ def test_one_command_parses_pyproject_and_resolves_settings_once(project, monkey
     sc(*command)
     assert (parses.calls, resolutions.calls, team_file_reads.calls, pip_config_reads.calls, gathers.calls) == \
         (1, 1, 1, 1, 1)
+
+
+@pytest.mark.parametrize("spelling", ["--backend", "SCAFFOLDER_BACKEND", "team file", "[tool.scaffolder]"])
+def test_old_spellings_of_env_still_work_with_one_note(project, monkeypatch, _isolated_home, spelling):
+    old = {"--backend": "--backend", "SCAFFOLDER_BACKEND": "SCAFFOLDER_BACKEND",
+           "team file": f"backend in {_isolated_home / 'scaffolder.toml'}",
+           "[tool.scaffolder]": f"backend in [tool.scaffolder] of {project / 'pyproject.toml'}"}[spelling]
+    new = {"--backend": "--env", "SCAFFOLDER_BACKEND": "SCAFFOLDER_ENV"}.get(spelling, "env")
+    args = ["env", "create", "--json"]
+    if spelling == "--backend":
+        args += ["--backend", "venv"]
+    elif spelling == "SCAFFOLDER_BACKEND":
+        monkeypatch.setenv("SCAFFOLDER_BACKEND", "venv")
+    elif spelling == "team file":
+        (_isolated_home / "scaffolder.toml").write_text('backend = "venv"\n')
+    else:
+        path = project / "pyproject.toml"
+        path.write_text(path.read_text() + 'backend = "venv"\n')
+    result = sc(*args)
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert notes == [f"note: {old} is deprecated, use {new} ({old} will be removed in the next release)"]
+    assert json.loads(result.stdout)["packages"] == 3
+    text = (project / "pyproject.toml").read_text()
+    assert Project.load(project).settings["env"] == "venv" and "backend" not in text  # recorded as env
+
+
+def test_lock_and_env_commands_take_the_old_flag_with_a_note(project):
+    from scaffolder import console
+
+    note = "note: --backend is deprecated, use --env (--backend will be removed in the next release)"
+    for args in (["lock"], ["env", "create"], ["env", "sync"], ["env", "info"], ["env", "remove"]):
+        console._DEPRECATED_NOTED.clear()  # each command is its own process in real use
+        result = sc(*args, "--backend", "venv")
+        assert [line for line in result.stderr.splitlines() if line.startswith("note:")] == [note], args
+    both = sc("lock", "--backend", "venv", "--env", "venv", ok=2)
+    assert "--backend and --env exclude each other" in both.stderr
+    assert "--backend" not in sc("env", "create", "--help").stdout  # the old name is hidden

@@ -82,7 +82,7 @@ def test_json_has_the_summary_and_the_templates_next_steps(tmp_path, git_config)
     summary = data["summary"]
     assert summary["project"] == str(tmp_path / "out" / "demo")
     assert summary["git"]["commit"] == _git(tmp_path / "out" / "demo", "rev-parse", "HEAD").stdout.strip()
-    assert summary["env"] is None and summary["torch"] is None and summary["seconds"] > 0
+    assert summary["env_path"] is None and summary["torch"] is None and summary["seconds"] > 0
     assert data["next_steps"] == ["pytest", "ruff check .", "nox -s tests lint"]  # minimal's _next_steps
 
 

@@ -140,7 +140,7 @@ def test_register_without_env_or_project(project, tmp_path, monkeypatch):
 
 def test_a_conda_project_registers_its_prefix(project):
     # A conda-shaped prefix (real venv + conda-meta/; no conda or Python package can be had offline here).
-    Project.load(project).update_settings(backend="conda", env_path=None)  # default prefix: .conda
+    Project.load(project).update_settings(env="conda", env_path=None)  # default prefix: .conda
     make_env(project / ".conda")
     (project / ".conda" / "conda-meta").mkdir()
     result = invoke("kernel", "register", "--json")

@@ -59,7 +59,7 @@ def test_venv_backend_follows_the_project(tmp_path, installer, backend):
 
 
 def test_conda_projects_get_conda_backends(tmp_path):
-    wh.write_project(tmp_path, settings='backend = "conda"')
+    wh.write_project(tmp_path, settings='env = "conda"')
     assert snox.venv_backend(tmp_path) == "micromamba|mamba|conda"
 
 

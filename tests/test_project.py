@@ -11,12 +11,12 @@ def test_find_walks_up_and_update_keeps_formatting(tmp_path):
     deep.mkdir(parents=True)
     project = Project.find(deep)
     assert project.root == tmp_path and project.settings["template"] == "builtin:minimal"
-    project.update_settings(backend="venv", answers={"x": 1})
+    project.update_settings(env="venv", answers={"x": 1})
     reread = Project.load(tmp_path)
-    assert reread.settings == {"template": "builtin:minimal", "backend": "venv", "answers": {"x": 1}}
+    assert reread.settings == {"template": "builtin:minimal", "env": "venv", "answers": {"x": 1}}
     assert '# keep me' in (tmp_path / "pyproject.toml").read_text()
-    project.update_settings(backend=None)
-    assert "backend" not in Project.load(tmp_path).settings
+    project.update_settings(env=None)
+    assert "env" not in Project.load(tmp_path).settings
 
 
 def test_pyproject_without_table_is_skipped(tmp_path):
@@ -41,3 +41,17 @@ def test_broken_toml_is_a_usage_error(tmp_path):
 def test_write_settings_creates_file(tmp_path):
     write_settings(tmp_path / "pyproject.toml", {"template": "x", "answers": {"a": [1, 2]}})
     assert Project.load(tmp_path).settings == {"template": "x", "answers": {"a": [1, 2]}}
+
+
+def test_backend_in_tool_scaffolder_is_read_as_env_with_one_note(tmp_path, capsys):
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[tool.scaffolder]\ntemplate = "builtin:minimal"\nbackend = "conda"  # old name\n')
+    project = Project.load(tmp_path)
+    Project.find(tmp_path)  # loading again notes nothing more
+    assert project.settings == {"template": "builtin:minimal", "env": "conda"}
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    old = f"backend in [tool.scaffolder] of {path}"
+    assert notes == [f"note: {old} is deprecated, use env ({old} will be removed in the next release)"]
+    project.update_settings(python="3.12")  # the next time settings are recorded, the new name is written
+    assert Project.load(tmp_path).settings == {"template": "builtin:minimal", "env": "conda", "python": "3.12"}
+    assert "backend" not in path.read_text()

@@ -159,3 +159,30 @@ def test_conda_gets_a_known_version_within_requires_python():
 ])
 def test_satisfies_asks_whether_some_release_of_the_minor_fits(spec, version, expected):
     assert satisfies(spec, version) is expected
+
+
+def test_site_packages_and_installed_distributions_of_venv_and_conda_layouts(tmp_path):
+    """One reader for both kinds: a venv (lib/python3.X), a conda prefix left with two minors by an
+    upgrade (the newest wins, by number: 3.10 over 3.9), and the Windows layout."""
+    from scaffolder.pythons import installed_distributions, site_packages
+
+    def dist(site, name, version):
+        info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\nbody: x\n")
+
+    venv = tmp_path / "venv"
+    dist(venv / "lib" / "python3.12" / "site-packages", "Foo.Bar_baz", "1.0")
+    assert site_packages(venv) == venv / "lib" / "python3.12" / "site-packages"
+    assert installed_distributions(site_packages(venv)) == {"foo-bar-baz": "1.0"}
+    conda = tmp_path / "conda"
+    (conda / "lib" / "python3.9" / "site-packages").mkdir(parents=True)
+    dist(conda / "lib" / "python3.10" / "site-packages", "numpy", "2.0")
+    dist(conda / "lib" / "python3.10" / "site-packages", "pip", "24.0")
+    assert site_packages(conda) == conda / "lib" / "python3.10" / "site-packages"
+    owned = lambda info: info.name.startswith("pip-")  # noqa: E731 - a conda package's own
+    assert installed_distributions(site_packages(conda), skip=owned) == {"numpy": "2.0"}
+    windows = tmp_path / "win"
+    dist(windows / "Lib" / "site-packages", "torch", "2.13.0")
+    assert installed_distributions(site_packages(windows)) == {"torch": "2.13.0"}
+    assert site_packages(tmp_path / "empty") is None and installed_distributions(None) == {}

@@ -56,3 +56,49 @@ def test_guard_keeps_the_change_on_commit(tmp_path):
         txn.guard(path)
         path.write_text("changed")
     assert path.read_text() == "changed"
+
+
+def _tree(root):
+    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("outcome", ["fail", "interrupt", "commit"])
+def test_guard_moves_a_directory_aside_and_back(tmp_path, outcome):
+    """An environment being rebuilt: the old one waits beside it, returns on failure, goes on success."""
+    env = tmp_path / ".venv"
+    (env / "lib").mkdir(parents=True)
+    (env / "lib" / "old.py").write_text("old")
+    (env / "pyvenv.cfg").write_text("home = /old")
+    before = _tree(env)
+    error = {"fail": RuntimeError, "interrupt": KeyboardInterrupt, "commit": None}[outcome]
+    with pytest.raises(error) if error else _nothing():
+        with Transaction() as txn:
+            txn.guard(env)
+            assert not env.exists()  # out of the way: the caller builds the new one in its place
+            (env / "lib").mkdir(parents=True)
+            (env / "lib" / "new.py").write_text("new")
+            if error:
+                raise error()
+    assert _tree(env) == (before if error else {"lib/new.py": "new"})
+    assert [p.name for p in tmp_path.iterdir()] == [".venv"]  # no backup left either way
+
+
+def test_guard_moves_a_symlinked_directory_as_a_link(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (target / "keep.txt").write_text("keep")
+    link = tmp_path / "env"
+    link.symlink_to(target)
+    with pytest.raises(RuntimeError), Transaction() as txn:
+        txn.guard(link)
+        link.mkdir()
+        raise RuntimeError
+    assert link.is_symlink() and (link / "keep.txt").read_text() == "keep"
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from scaffolder.console import Reporter, color_enabled
+from scaffolder.console import Reporter, color_enabled, deprecated
 
 
 def current_reporter() -> Reporter:
@@ -58,8 +58,7 @@ def renamed_option(old: str, new: str, **attrs: Any) -> Callable[[Callable[..., 
                 ctx = click.get_current_context()
                 if ctx.get_parameter_source(dest) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
                     raise UsageError(f"{old} and {new} exclude each other", f"pass only {new}")
-                click.echo(f"note: {old} is deprecated, use {new} ({old} will be removed in the next release)",
-                           err=True)
+                deprecated(old, new)
                 kwargs[dest] = value
             return f(*args, **kwargs)
 

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from scaffolder.commands import current_reporter
+from scaffolder.commands import current_reporter, renamed_option
 from scaffolder.console import print_json
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -13,8 +13,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from scaffolder.envs.base import EnvManager
     from scaffolder.project import Project
 
-_BACKEND = click.option("--backend", type=click.Choice(["venv", "conda"]), default=None,
-                        help="Environment kind  [default: the project's, else venv]")
+_KINDS = click.Choice(["venv", "conda"])
+
+
+def _env_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--env, and --backend, its old name, kept one more release."""
+    option = click.option("--env", type=_KINDS, default=None,
+                          help="Environment kind  [default: the project's, else venv]")
+    return option(renamed_option("--backend", "--env", type=_KINDS)(f))
+
+
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
 
@@ -27,7 +35,7 @@ def _context(**cli):
 
     project = Project.find()
     settings = config.load(cli=cli, project=project)
-    return project, settings, manager_for(settings.get("backend"))
+    return project, settings, manager_for(settings.get("env"))
 
 
 def _locked(action: Callable[[EnvManager, Project, Any, Reporter], dict], cli: dict) -> tuple[dict, Reporter]:
@@ -50,12 +58,12 @@ def env() -> None:
 @click.option("--python", default=None, metavar="3.X", help="Python version (or interpreter path) for the env.")
 @click.option("--installer", type=click.Choice(["uv", "pip"]), default=None,
               help="uv, or virtualenv + pip + pip-tools  [default: uv when available]")
-@_BACKEND
+@_env_option
 @click.option("--recreate", is_flag=True, help="Replace an existing env (the old one comes back if this fails).")
 @_JSON
-def create(python, installer, backend, recreate, as_json) -> None:
+def create(python, installer, env, recreate, as_json) -> None:
     """Create the env and install the lock into it (locking first if there is no lock)."""
-    cli = dict(python=python, installer=installer, backend=backend)
+    cli = dict(python=python, installer=installer, env=env)
     result, reporter = _locked(
         lambda manager, project, settings, reporter: manager.create(project, settings, recreate=recreate,
                                                                     reporter=reporter), cli)
@@ -67,13 +75,13 @@ def create(python, installer, backend, recreate, as_json) -> None:
 
 
 @env.command()
-@_BACKEND
+@_env_option
 @_JSON
-def sync(backend, as_json) -> None:
+def sync(env, as_json) -> None:
     """Make the env match the lock exactly: install, upgrade, downgrade and remove (hash-checked)."""
     result, reporter = _locked(lambda manager, project, settings, reporter: manager.sync(project, settings,
                                                                                           reporter=reporter),
-                               dict(backend=backend))
+                               dict(env=env))
     if as_json:
         print_json(result)
         return
@@ -83,11 +91,11 @@ def sync(backend, as_json) -> None:
 
 
 @env.command()
-@_BACKEND
+@_env_option
 @_JSON
-def info(backend, as_json) -> None:
+def info(env, as_json) -> None:
     """Where the env is, its Python and installer, how many packages, and the lock's state."""
-    project, settings, manager = _context(backend=backend)
+    project, settings, manager = _context(env=env)
     data = manager.info(project, settings)
     if as_json:
         print_json(data)
@@ -102,16 +110,16 @@ def info(backend, as_json) -> None:
 
 
 @env.command()
-@_BACKEND
+@_env_option
 @_JSON
-def remove(backend, as_json) -> None:
+def remove(env, as_json) -> None:
     """Delete the env (and unregister kernels that ran it); the lock stays."""
     # Importing it registers the clean-up of the kernels that ran the env (kernels sit above envs).
     import scaffolder.kernels.project  # noqa: F401
 
     result, reporter = _locked(lambda manager, project, settings, reporter: manager.remove(project, settings,
                                                                                             reporter=reporter),
-                               dict(backend=backend))
+                               dict(env=env))
     if as_json:
         print_json(result)
         return

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from scaffolder.commands import current_reporter
+from scaffolder.commands import current_reporter, renamed_option
 from scaffolder.console import print_json
 
 
@@ -24,11 +24,12 @@ from scaffolder.console import print_json
               help="Lock this optional-dependencies extra too (repeatable); recorded in the project.")
 @click.option("--all-extras", is_flag=True, help="Lock every optional-dependencies extra; recorded.")
 @click.option("--no-extras", is_flag=True, help="Lock no extras (forget the recorded ones).")
-@click.option("--backend", type=click.Choice(["venv", "conda"]), default=None,
+@click.option("--env", type=click.Choice(["venv", "conda"]), default=None,
               help="Environment kind  [default: the project's, else venv]")
+@renamed_option("--backend", "--env", type=click.Choice(["venv", "conda"]))
 @click.option("--check", "check_only", is_flag=True, help="Only say whether the lock is fresh (exit 3 if not).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def lock(upgrade, upgrade_packages, torch, installer, platforms, extras, all_extras, no_extras, backend, check_only,
+def lock(upgrade, upgrade_packages, torch, installer, platforms, extras, all_extras, no_extras, env, check_only,
          as_json) -> None:
     """Pin the project's dependencies with hashes into requirements.lock and requirements-dev.lock."""
     from scaffolder import config
@@ -51,9 +52,9 @@ def lock(upgrade, upgrade_packages, torch, installer, platforms, extras, all_ext
     chosen = list(extras) if extras else ALL_EXTRAS if all_extras else [] if no_extras else None
     project = Project.find()
     chosen_platforms = list(parse_platforms(platforms)) if platforms else None
-    settings = config.load(cli=dict(torch=torch, installer=installer, backend=backend, platforms=chosen_platforms,
+    settings = config.load(cli=dict(torch=torch, installer=installer, env=env, platforms=chosen_platforms,
                                     torch_variants=torch_variants), project=project)
-    manager = manager_for(settings.get("backend"))
+    manager = manager_for(settings.get("env"))
     reporter = current_reporter()
     if check_only:
         states = {name: {"state": s, "detail": d} for name, (s, d) in manager.lock_states(project, settings).items()}

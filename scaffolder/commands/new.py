@@ -22,7 +22,7 @@ from scaffolder.console import is_interactive, print_json
 @click.option("--no-input", is_flag=True, help="Never prompt; use defaults for unanswered questions.")
 @click.option("--checkout", metavar="REF", help="Template version to use: a branch, tag or commit of a git template.")
 @click.option("--env", "env", type=click.Choice(["venv", "conda", "none"]), default=None,
-              help="Environment to create; none renders only  [default: the configured backend, else venv]")
+              help="Environment to create; none renders only  [default: the configured env, else venv]")
 @click.option("--python", default=None, metavar="3.X", help="Python version of the env  [default: the template's]")
 @click.option("--torch", default=None, metavar="auto|cpu|cuXYZ",
               help="PyTorch build to lock: auto picks the newest CUDA build the driver runs, else cpu.")
@@ -60,9 +60,9 @@ def new(name, template, output_dir, sets, answers_file, no_input, checkout, env,
         if not interactive:
             raise click.UsageError("Missing argument 'NAME'.")
         name = click.prompt("Project name", err=True).strip()
-    env = env or load().get("backend") or "venv"
+    env = env or load().get("env") or "venv"
     if env != "none":
-        manager_for(env)  # refuse an unavailable backend before rendering anything
+        manager_for(env)  # refuse an unavailable env kind before rendering anything
     if torch is not None:
         validate_variant(torch)
     reporter = current_reporter()

@@ -49,6 +49,20 @@ class EnvManager(Protocol):
         """Drift between the env, the lock and the inputs, one line each; empty when in step."""
 
 
+def env_dir_at(root: Path, rel: str | Path) -> Path:
+    """The environment directory ``rel`` (``env_path`` in [tool.scaffolder]) of the project at ``root``:
+    the one place a venv's or a conda prefix's path is made, so that none can be the project itself
+    (``env remove`` would delete it)."""
+    root = Path(root)
+    path = (root / rel).absolute()
+    if path == root.absolute() or root.absolute().is_relative_to(path):
+        from scaffolder.errors import UsageError
+
+        raise UsageError(f"env_path {str(rel)!r} would make the project itself the environment",
+                         "set env_path in [tool.scaffolder] to a subdirectory such as .venv")
+    return path
+
+
 class EnvBackend(ABC):
     name: str = ""
     kind: str = ""  # "venv" or "conda"

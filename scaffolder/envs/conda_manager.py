@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scaffolder.envs.base import EnvManager
+from scaffolder.envs.base import EnvManager, env_dir_at
 from scaffolder.errors import EnvError, LockError, UsageError
 from scaffolder.fsutil import atomic_write_text
 from scaffolder.locks.condalock import (
@@ -71,7 +71,7 @@ def prefix_for(root: Path, settings: Mapping[str, Any], engine: CondaEngine | No
 
             engine = select_engine()
         return engine.named_prefix(str(name))
-    return Path(root) / (settings.get("env_path") or ENV_DIR)
+    return env_dir_at(root, settings.get("env_path") or ENV_DIR)
 
 
 def lock_platforms(platforms: Iterable[str] | None) -> list[str]:
@@ -179,7 +179,7 @@ def check(files: CondaFiles, engine: CondaEngine, prefix: Path) -> list[str]:
 def describe(files: CondaFiles, engine: CondaEngine, prefix: Path) -> dict[str, Any]:
     """What ``env info`` shows for a conda project."""
     info: dict[str, Any] = {
-        "backend": "conda",
+        "env": "conda",
         "engine": engine.name,
         "executable": str(getattr(engine, "exe", "")) or None,
         "prefix": str(prefix),
@@ -311,7 +311,6 @@ class CondaManager(EnvManager):
     def create(self, project: Project, settings, *, recreate: bool = False,  # noqa: ANN001
                reporter: Reporter | None = None) -> dict[str, Any]:
         from scaffolder.console import Reporter
-        from scaffolder.envs.manager import _move_aside
         from scaffolder.transaction import Transaction
 
         reporter = reporter or Reporter()
@@ -335,12 +334,11 @@ class CondaManager(EnvManager):
                 self.lock(project, settings, reporter=reporter, txn=txn)
             elif state == "stale":
                 reporter.warn(f"{detail}; installing it anyway")
-            if existed:
-                _move_aside(prefix, txn)
+            txn.guard(prefix)  # an old env is moved aside, and back if this fails
             with reporter.step(f"create {_shown(prefix, project)} with {engine.name}"):
                 sync(files, engine, prefix, txn=txn)
                 link_project_source(engine, prefix, project.root)
-        changes: dict[str, Any] = {"backend": "conda", "python": python, "lock": files.lock_file.name}
+        changes: dict[str, Any] = {"env": "conda", "python": python, "lock": files.lock_file.name}
         changes.update({"torch": project.settings["torch"]} if project.settings.get("torch") else {})
         if not project.settings.get("env_name"):
             changes["env_path"] = _shown(prefix, project)
@@ -389,7 +387,7 @@ class CondaManager(EnvManager):
 
     def check(self, project: Project, settings) -> list[str]:  # noqa: ANN001
         files = self.files(project)
-        if project.settings.get("backend") != "conda":
+        if project.settings.get("env") != "conda":
             state, detail = lock_state(files)
             return [detail] if state != "fresh" else []
         engine = self.engine(settings)

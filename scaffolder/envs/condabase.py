@@ -1,8 +1,8 @@
 """What every conda engine shares: the prefix layout, drift against conda-lock.yml, and an exact,
 all-or-nothing sync.
 
-Sync rebuilds the prefix at its own path while the old one waits beside it under a backup name;
-success drops the backup, any failure (or Ctrl-C, or SIGTERM inside a Transaction) removes the
+Sync rebuilds the prefix at its own path while the old one waits beside it under a backup name
+(``Transaction.guard``): success drops the backup; any failure, Ctrl-C or SIGTERM removes the
 half-built prefix and renames the backup back. Conda prefixes are not relocatable (paths are
 patched in at link time), so the new prefix is built where it will live, never in a temp dir.
 An environment that already matches the lock is left alone.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
@@ -24,7 +23,9 @@ from typing import TYPE_CHECKING
 from scaffolder.envs.base import EnvBackend
 from scaffolder.errors import EnvError
 from scaffolder.locks.condalock import build_string, current_platform, locked_packages, read_lock, require_platform
-from scaffolder.locks.pipsection import conda_files, install_pip, pip_installed, site_packages
+from scaffolder.locks.pipsection import conda_files, install_pip, pip_installed
+from scaffolder.pythons import site_packages
+from scaffolder.transaction import Transaction
 
 if TYPE_CHECKING:  # pragma: no cover
     from conda_lock.lockfile.v2prelim.models import LockedDependency, Lockfile
@@ -53,22 +54,9 @@ def installed_conda(prefix: Path) -> dict[str, InstalledRecord]:
 @contextmanager
 def rebuilt_prefix(prefix: Path) -> Iterator[Path]:
     """Yield ``prefix`` (absent) to be built from scratch; restore the old one if building fails."""
-    prefix = Path(prefix)
-    backup = None
-    if prefix.exists():
-        backup = prefix.with_name(f".{prefix.name}.scaffolder-old-{os.getpid()}")
-        if backup.exists():
-            shutil.rmtree(backup)
-        os.replace(prefix, backup)
-    try:
-        yield prefix
-    except BaseException:
-        shutil.rmtree(prefix, ignore_errors=True)
-        if backup is not None:
-            os.replace(backup, prefix)
-        raise
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)
+    with Transaction() as txn:
+        txn.guard(prefix)
+        yield Path(prefix)
 
 
 def default_envs_dirs() -> list[Path]:

@@ -1,7 +1,7 @@
 """A project's environment, one call per command: create, sync, describe, remove, lock, check.
 
-Each backend kind has a manager registered in ``MANAGERS``; the env, lock and check commands ask
-``manager_for(kind)`` and never name a backend themselves. This module holds the ``venv`` manager:
+Each env kind has a manager registered in ``MANAGERS``; the env, lock and check commands ask
+``manager_for(kind)`` and never name a kind themselves. This module holds the ``venv`` manager:
 a virtual environment filled from requirements.lock (+ requirements-dev.lock) by uv, or by pip
 when uv is missing or ``installer = "pip"``.
 """
@@ -18,7 +18,7 @@ from typing import Any
 from scaffolder.config import Settings
 from scaffolder.console import Reporter
 from scaffolder.envs import get_backend
-from scaffolder.envs.base import EnvManager
+from scaffolder.envs.base import EnvManager, env_dir_at
 from scaffolder.envs.venv import VenvBackend, looks_like_venv
 from scaffolder.errors import EnvError, LockError, UsageError
 from scaffolder.fsutil import is_within, remove_tree
@@ -29,7 +29,7 @@ from scaffolder.project import Project
 from scaffolder.pythons import NoMatchingPython, PythonChoice, choose, current_version
 from scaffolder.transaction import Transaction
 
-# backend kind -> "module:class" of its manager.
+# env kind -> "module:class" of its manager.
 MANAGERS: dict[str, str] = {
     "venv": "scaffolder.envs.manager:VenvManager",
     "conda": "scaffolder.envs.conda_manager:CondaManager",
@@ -48,7 +48,7 @@ def manager_for(kind: str | None) -> EnvManager:
     kind = kind or "venv"
     target = MANAGERS.get(kind)
     if target is None:
-        raise UsageError(f"environment backend {kind!r} is not available", f"use one of: {', '.join(MANAGERS)}")
+        raise UsageError(f"environment kind {kind!r} is not available", f"use one of: {', '.join(MANAGERS)}")
     module, cls = target.split(":")
     return getattr(importlib.import_module(module), cls)()
 
@@ -105,12 +105,8 @@ def _python_source(source: str | None) -> str:
 
 
 def env_path(project: Project) -> Path:
-    rel = project.settings.get("env_path") or DEFAULT_ENV_PATH
-    path = (project.root / rel).absolute()
-    if path == project.root or project.root.is_relative_to(path):
-        raise UsageError(f"env_path {rel!r} would make the project itself the environment",
-                         "set env_path in [tool.scaffolder] to a subdirectory such as .venv")
-    return path
+    """The project's venv (``env_path``, default .venv)."""
+    return env_dir_at(project.root, project.settings.get("env_path") or DEFAULT_ENV_PATH)
 
 
 def lock_files(root: Path) -> list[tuple[str, Path]]:
@@ -268,9 +264,7 @@ class VenvManager(EnvManager):
             raise EnvError(f"{env} is not a virtual environment, so it was not replaced",
                            "move it away, or set env_path in [tool.scaffolder] to another directory")
         with Transaction() as txn:
-            if existed:
-                _move_aside(env, txn)
-            txn.created_path(env)
+            txn.guard(env)  # an old env is moved aside, and back if this fails
             reporter.info(choice.describe())
             with reporter.step(f"create {_rel(env, project)} (Python {version}, {backend.installer})"):
                 backend.create(env, str(interpreter))
@@ -285,7 +279,7 @@ class VenvManager(EnvManager):
                 self._warn_if_stale(project, settings, reporter)
             with reporter.step("install from the lock"):
                 count = install_locked(project.root, env, backend, reporter=reporter)
-        project.update_settings(backend="venv", installer=backend.installer, python=version,
+        project.update_settings(env="venv", installer=backend.installer, python=version,
                                 env_path=_rel(env, project), lock=MAIN_LOCK)
         return {"path": str(env), "python": version, "installer": backend.installer, "packages": count,
                 "recreated": existed}
@@ -310,7 +304,7 @@ class VenvManager(EnvManager):
         problem = backend.problem(env)
         states = self.lock_states(project, settings)
         info: dict[str, Any] = {
-            "backend": "venv", "installer": backend.installer, "path": str(env), "exists": env.exists(),
+            "env": "venv", "installer": backend.installer, "path": str(env), "exists": env.exists(),
             "problem": problem, "python": backend.python_version(env) if env.exists() else None,
             "python_wanted": wanted_python(project, settings),
             "packages": len(backend.installed(env)) if problem is None else 0,
@@ -424,7 +418,7 @@ class VenvManager(EnvManager):
     def check(self, project: Project, settings) -> list[str]:
         """Why the project is not reproducible right now; empty when lock and env are both in order."""
         problems = [detail for state, detail in self.lock_states(project, settings).values() if state != "fresh"]
-        if project.settings.get("backend", "venv") != "venv" or "env_path" not in project.settings:
+        if project.settings.get("env", "venv") != "venv" or "env_path" not in project.settings:
             return problems
         env = env_path(project)
         backend = venv_backend(settings.get("installer"), settings)
@@ -487,16 +481,6 @@ def _same_version(a: str, b: str) -> bool:
 
 def _rel(path: Path, project: Project) -> str:
     return os.path.relpath(path, project.root)
-
-
-def _move_aside(env: Path, txn: Transaction) -> Path:
-    """Rename the old env out of the way; a rollback renames it back (same directory, so paths inside stay valid)."""
-    backup = Path(tempfile.mkdtemp(prefix=f".{env.name}.old-", dir=env.parent))
-    backup.rmdir()
-    os.replace(env, backup)
-    txn.on_rollback(f"restore {env}", lambda: os.replace(backup, env))
-    txn.on_commit(lambda: remove_tree(backup))
-    return backup
 
 
 def _link_project_source(backend: VenvBackend, env: Path, root: Path) -> None:

@@ -10,12 +10,11 @@ import os
 import re
 import subprocess
 import sys
-from email.parser import HeaderParser
 from pathlib import Path
 
 from scaffolder.envs.base import EnvBackend
 from scaffolder.indexes import IndexConfig, load_index_config
-from scaffolder.locks.lockfile import canonical_name
+from scaffolder.pythons import installed_distributions, site_packages
 
 # Test suites that packages ship but nothing imports at run time; compiling them is about a third of
 # the compile time of an ML env (torch, transformers, pandas, scipy, sympy).
@@ -59,12 +58,7 @@ class VenvBackend(EnvBackend):
         return path / "Scripts" / "python.exe" if sys.platform == "win32" else path / "bin" / "python"
 
     def site_packages(self, path: Path) -> Path | None:
-        path = Path(path)
-        if sys.platform == "win32":
-            candidate = path / "Lib" / "site-packages"
-            return candidate if candidate.is_dir() else None
-        found = sorted((path / "lib").glob("python*/site-packages"))
-        return found[0] if found else None
+        return site_packages(path)
 
     def problem(self, path: Path) -> str | None:
         """Why the env at ``path`` cannot be used, or None when it looks whole."""
@@ -104,16 +98,4 @@ class VenvBackend(EnvBackend):
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def installed(self, path: Path) -> dict[str, str]:
-        site = self.site_packages(path)
-        if site is None:
-            return {}
-        found: dict[str, str] = {}
-        parser = HeaderParser()
-        for meta in site.glob("*.dist-info/METADATA"):
-            try:
-                headers = parser.parsestr(meta.read_text(encoding="utf-8", errors="replace"))
-            except OSError:
-                continue
-            if headers.get("Name") and headers.get("Version"):
-                found[canonical_name(headers["Name"])] = headers["Version"]
-        return found
+        return installed_distributions(self.site_packages(path))

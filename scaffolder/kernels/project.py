@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from scaffolder import config
 from scaffolder.config import Settings
 from scaffolder.console import Reporter, color_enabled
-from scaffolder.envs.manager import BEFORE_REMOVE
+from scaffolder.envs.manager import BEFORE_REMOVE, env_path
 from scaffolder.errors import KernelError, KernelExists
 from scaffolder.kernels import specs as kernels
 from scaffolder.names import kernel_name
@@ -22,7 +22,6 @@ from scaffolder.project import Project
 if TYPE_CHECKING:  # pragma: no cover
     from scaffolder.transaction import Transaction
 
-DEFAULT_ENV_PATH = ".venv"
 IPYKERNEL = "ipykernel"
 IPYKERNEL_REQUIREMENT = "ipykernel>=6.25"
 
@@ -45,8 +44,8 @@ def default_display_name(project: Project) -> str:
 def env_dir(project: Project) -> Path:
     """The project's environment: ``env_path`` (``.venv``, or ``.conda`` for conda), or a named conda env."""
     settings = project.settings
-    if settings.get("backend") != "conda":
-        return project.root / settings.get("env_path", DEFAULT_ENV_PATH)
+    if settings.get("env") != "conda":
+        return env_path(project)
     from scaffolder.envs.conda import select_engine
     from scaffolder.envs.conda_manager import prefix_for
 
@@ -88,7 +87,7 @@ def ipykernel_installer(project: Project, txn: Transaction | None = None, report
     ``txn`` (``new``) the input and lock edits roll back with everything else; outside, in their own."""
 
     def install() -> None:
-        if project.settings.get("backend") == "conda":
+        if project.settings.get("env") == "conda":
             raise KernelError(f"ipykernel is not installed in {env_dir(project)}",
                               "add ipykernel to environment.yml, then run 'scaffolder lock' and 'scaffolder env sync'")
         resolved = settings if settings is not None else config.load(project=project)
@@ -105,7 +104,7 @@ def ipykernel_installer(project: Project, txn: Transaction | None = None, report
 
 def _install_through_lock(project: Project, txn: Transaction, reporter: Reporter | None,
                           settings: Settings) -> None:
-    from scaffolder.envs.manager import VenvManager, env_path, expected_packages, install_locked, venv_backend
+    from scaffolder.envs.manager import VenvManager, expected_packages, install_locked, venv_backend
     from scaffolder.locks.inputs import project_inputs
     from scaffolder.locks.locking import MAIN_LOCK
 

@@ -17,7 +17,7 @@ from scaffolder.project import Project
 def _environment(project: Project, settings) -> list[str]:
     from scaffolder.envs.manager import manager_for
 
-    return manager_for(settings.get("backend")).check(project, settings)
+    return manager_for(settings.get("env")).check(project, settings)
 
 
 def _kernel(project: Project, settings) -> list[str]:

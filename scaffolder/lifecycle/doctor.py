@@ -84,7 +84,7 @@ def installers(report: Report, settings: Settings) -> None:
     from scaffolder.envs.conda import EXECUTABLES, find_executable
     from scaffolder.tools import find_uv
 
-    backend = settings.get("backend") or "venv"
+    kind = settings.get("env") or "venv"
     uv = find_uv()
     tools = {
         "uv": {"path": uv, "version": _version_of([uv, "--version"]) if uv else None},
@@ -112,8 +112,8 @@ def installers(report: Report, settings: Settings) -> None:
         report.problem(ERROR, "neither uv nor pip-tools is installed, so new cannot lock dependencies",
                        "pip install uv")
     conda_ready = any(have[n] for n in EXECUTABLES) or have["rattler (embedded conda engine)"]
-    if backend == "conda" and not conda_ready:
-        report.problem(ERROR, "the configured backend is conda, but there is no micromamba, mamba, conda or "
+    if kind == "conda" and not conda_ready:
+        report.problem(ERROR, "the configured env is conda, but there is no micromamba, mamba, conda or "
                               "py-rattler", "install micromamba, or: pip install 'scaffolder[conda]'")
 
 
@@ -236,7 +236,7 @@ def diagnose() -> Report:
 
     report = Report()
     settings = load()
-    report.sections["backend"] = settings.get("backend") or "venv"
+    report.sections["env"] = settings.get("env") or "venv"
     for check in CHECKS:
         check(report, settings)
     return report

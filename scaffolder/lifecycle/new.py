@@ -7,7 +7,6 @@ each one undoes its own work through the transaction if a later step fails.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -126,23 +125,14 @@ def _place(rendered: Path, dest: Path, force: bool, txn: Transaction) -> None:
         return
     if not force:
         raise DestinationExists(f"{dest} already exists and is not empty", _FORCE_HINT)
-    backup_root = Path(tempfile.mkdtemp(prefix=".scaffolder-backup-", dir=dest.parent))
-    txn.on_rollback("drop backups", lambda: shutil.rmtree(backup_root, ignore_errors=True))
     for rel in _list_files(rendered):
         src, target = rendered / rel, dest / rel
         missing_dirs = [p for p in reversed(target.relative_to(dest).parents) if not (dest / p).exists()]
         for d in missing_dirs:
             (dest / d).mkdir()
             txn.created_path(dest / d)
-        if target.exists():
-            backup = backup_root / rel
-            backup.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(target, backup)
-            txn.on_rollback(f"restore {target}", lambda b=backup, t=target: atomic_copy(b, t))
-        else:
-            txn.created_path(target)
+        txn.guard(target)
         atomic_copy(src, target)
-    txn.on_commit(lambda: shutil.rmtree(backup_root, ignore_errors=True))
 
 
 def create_project(

@@ -51,7 +51,7 @@ def create_env(ctx: StepContext) -> None:
     ctx.reporter.info(choice.describe())
     ctx.txn.created_path(env)
     backend.create(env, str(choice.interpreter))
-    ctx.recorded.update(backend="venv", installer=backend.installer, python=choice.version,
+    ctx.recorded.update(env="venv", installer=backend.installer, python=choice.version,
                         env_path=env.name)
 
 
@@ -95,7 +95,7 @@ def new_write_inputs(ctx) -> None:  # noqa: ANN001
     project, settings, manager = _new_context(ctx)
     ctx.reporter.info(manager.python_choice(project, settings).describe())
     manager.ensure_inputs(project, settings, txn=ctx.txn)
-    ctx.recorded.update(backend="conda")
+    ctx.recorded.update(env="conda")
 
 
 def new_lock(ctx) -> None:  # noqa: ANN001
@@ -112,7 +112,7 @@ def new_create(ctx) -> None:  # noqa: ANN001
         raise EnvError(f"{prefix} already exists", "remove it, or generate into another directory")
     conda_sync(files, engine, prefix, txn=ctx.txn)
     link_project_source(engine, prefix, project.root)
-    ctx.recorded.update(backend="conda", python=manager.python(project, settings), lock=files.lock_file.name,
+    ctx.recorded.update(env="conda", python=manager.python(project, settings), lock=files.lock_file.name,
                         env_path=_shown(prefix, project))
 
 

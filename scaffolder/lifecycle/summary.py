@@ -30,11 +30,11 @@ def summarize(dest: Path, ctx, git) -> dict[str, Any]:  # noqa: ANN001 - lifecyc
     env = (dest / env_rel) if env_rel else None
     return {
         "project": str(dest),
-        "env": str(env) if env is not None else None,
-        "backend": settings.get("backend"),
+        "env_path": str(env) if env is not None else None,
+        "env": settings.get("env"),
         "installer": settings.get("installer"),
         "python": _env_python(env, settings) if env is not None else None,
-        "activate": activate_command(env_rel, settings.get("backend")) if env_rel else None,
+        "activate": activate_command(env_rel, settings.get("env")) if env_rel else None,
         "packages": ctx.facts.get("packages"),
         "locks": ctx.facts.get("locks"),
         "torch": _torch_build(dest, settings),
@@ -81,8 +81,8 @@ def _torch_build(dest: Path, settings: dict[str, Any]) -> str | None:
     return f"{pinned} ({variant})" if variant and variant not in pinned else pinned
 
 
-def activate_command(env_rel: str, backend: str | None) -> str:
-    if backend == "conda":
+def activate_command(env_rel: str, kind: str | None) -> str:
+    if kind == "conda":
         return f"conda activate ./{env_rel}"
     if sys.platform == "win32":
         return f"{env_rel}\\Scripts\\activate"
@@ -111,9 +111,9 @@ def render(result, verbosity: int = 0) -> list[str]:  # noqa: ANN001 - lifecycle
     seconds = s.get("seconds")
     lines = [f"Created {result.project_dir.name} from {result.template}" + (f" in {seconds:.1f}s" if seconds else ""),
              f"  project  {result.project_dir}"]
-    if s.get("env"):
+    if s.get("env_path"):
         how = ", ".join(x for x in (f"Python {s['python']}" if s.get("python") else None, s.get("installer")) if x)
-        lines.append(f"  env      {s['env']}" + (f" ({how})" if how else ""))
+        lines.append(f"  env      {s['env_path']}" + (f" ({how})" if how else ""))
     if s.get("packages") is not None:
         locks = ", ".join(s.get("locks") or [])
         lines.append(f"  locked   {s['packages']} packages" + (f" ({locks})" if locks else ""))

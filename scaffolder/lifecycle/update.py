@@ -328,7 +328,7 @@ def _relock_if_needed(root: Path, result: UpdateResult, reporter: Reporter, sett
         return
     settings = settings.with_project(project)
     try:
-        manager_for(settings.get("backend")).lock(project, settings, reporter=reporter)
+        manager_for(settings.get("env")).lock(project, settings, reporter=reporter)
         result.relocked = True
     except ScaffolderError as exc:
         reporter.warn(f"dependencies changed but relocking failed: {exc.format_message()}; run 'scaffolder lock'")

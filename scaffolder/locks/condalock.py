@@ -288,7 +288,7 @@ def read_environment(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UsageError(f"{path} not found", "run 'scaffolder env create --backend conda' to write one") from None
+        raise UsageError(f"{path} not found", "run 'scaffolder env create --env conda' to write one") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

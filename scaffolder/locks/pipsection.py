@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from scaffolder import tomlfile
 from scaffolder.errors import EnvError, LockError, ScaffolderError
+from scaffolder.pythons import installed_distributions, site_packages
 
 if TYPE_CHECKING:  # pragma: no cover
     from conda_lock.lockfile.v2prelim.models import LockedDependency
@@ -139,40 +140,12 @@ def _run_uv(cmd: list[str], *, what: str, error: type[ScaffolderError], hint: st
         raise
 
 
-def site_packages(prefix: Path) -> Path | None:
-    prefix = Path(prefix)
-    if (prefix / "Lib" / "site-packages").is_dir():
-        return prefix / "Lib" / "site-packages"
-    found = sorted(prefix.glob("lib/python3*/site-packages"))
-    return found[-1] if found else None
-
-
 def pip_installed(prefix: Path, conda_files: set[str]) -> dict[str, str]:
     """Distributions in the prefix that no conda package owns: canonical name -> version."""
-    from packaging.utils import canonicalize_name
-
-    sp = site_packages(prefix)
-    if sp is None:
-        return {}
+    prefix = Path(prefix)
     conda_dirs = {f.rsplit("/", 1)[0] for f in conda_files}
-    found: dict[str, str] = {}
-    for info in sp.glob("*.dist-info"):
-        if info.relative_to(prefix).as_posix() in conda_dirs:
-            continue
-        meta = info / "METADATA"
-        if not meta.exists():
-            continue
-        name = version = None
-        for line in meta.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("Name:"):
-                name = line[5:].strip()
-            elif line.startswith("Version:"):
-                version = line[8:].strip()
-            elif not line.strip():
-                break
-        if name and version:
-            found[canonicalize_name(name)] = version
-    return found
+    return installed_distributions(site_packages(prefix),
+                                   skip=lambda info: info.relative_to(prefix).as_posix() in conda_dirs)
 
 
 def conda_files(prefix: Path) -> set[str]:
