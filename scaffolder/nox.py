@@ -114,6 +114,7 @@ def install_locked(session: Any, groups: Sequence[str] = ("dev",), root: Path | 
     """Install the lock (hash-checked, no resolution) into ``session``, then the project itself without deps.
 
     ``groups``: "dev" (requirements-dev.lock) or none; a group scaffolder does not lock is a usage error."""
+    groups = [groups] if isinstance(groups, str) else list(groups)  # groups="dev" is one group, not three
     _check_groups(groups)
     project = _project(root)
     if project.settings.get("env") == "conda":

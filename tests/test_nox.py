@@ -115,6 +115,8 @@ def test_a_group_scaffolder_does_not_lock_is_a_usage_error(tmp_path):
                                "or groups=[] for the main set alone)")
     with pytest.raises(UsageError, match="'docs'"):
         snox.lock_paths(Project.load(project), ["docs"])
+    with pytest.raises(UsageError, match="no lock for group\\(s\\) 'docs'"):  # a string is one group
+        snox.install_locked(session, groups="docs", root=project)
 
 
 class RecordingSession:
