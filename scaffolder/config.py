@@ -211,8 +211,8 @@ class Settings:
 def _project_layer(project) -> dict[str, Setting]:  # noqa: ANN001
     if project is None:
         return {}
-    return {key: Setting(project.settings[key], f"project:{project.pyproject_path}")
-            for key in PROJECT_KEYS if key in project.settings}
+    return {key: Setting(project.recorded[key], f"project:{project.pyproject_path}")
+            for key in PROJECT_KEYS if key in project.recorded}
 
 
 def load(cli: dict[str, Any] | None = None, project=None) -> Settings:  # noqa: ANN001 - Project, lazily

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from scaffolder.fsutil import atomic_write_text
+
 # Child processes get these as flags instead, so they are dropped from uv's environment.
 _UV_INDEX_VARS = ("UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_EXTRA_INDEX_URL", "UV_INDEX", "UV_FIND_LINKS",
                   "UV_NO_INDEX", "UV_CONSTRAINT")
@@ -182,8 +184,6 @@ def hashed_find_links(config: IndexConfig, cache_root: Path | None = None) -> In
     hashing the file on every universal lock (a 190 MB torch wheel costs about a second each time)."""
     import hashlib
     import json
-
-    from scaffolder.fsutil import atomic_write_text
 
     if not config.find_links:
         return config

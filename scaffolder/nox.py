@@ -38,7 +38,7 @@ def venv_backend(root: Path | str | None = None) -> str:
 
     The ``a|b`` form lets nox fall back to the next one that is installed.
     """
-    settings = _project(root).settings
+    settings = _project(root).recorded
     if settings.get("env") == "conda":
         return CONDA_BACKENDS
     if settings.get("installer") == "pip":
@@ -48,6 +48,7 @@ def venv_backend(root: Path | str | None = None) -> str:
 
 def group_locks() -> dict[str, str]:
     """The groups ``install_locked`` takes, each with its lock: scaffolder locks only the dev group."""
+    # lazily: a noxfile imports this module, so 'nox -l' loads no lock code until a session runs (start-up speed)
     from scaffolder.locks.locking import DEV_LOCK
 
     return {"dev": DEV_LOCK}
@@ -65,6 +66,7 @@ def _check_groups(groups: Sequence[str]) -> None:
 
 def lock_paths(project: Project, groups: Sequence[str]) -> list[Path]:
     """requirements.lock, then the lock of each group (requirements-dev.lock), all of which must exist."""
+    # lazily: a noxfile imports this module, so 'nox -l' loads no lock code until a session runs (start-up speed)
     from scaffolder.locks.locking import MAIN_LOCK
 
     _check_groups(groups)
@@ -77,6 +79,7 @@ def lock_paths(project: Project, groups: Sequence[str]) -> list[Path]:
 
 def locked_requirements(project: Project, groups: Sequence[str]) -> str:
     """One verified, hash-pinned requirements text for the main set plus ``groups``."""
+    # lazily: a noxfile imports this module, so 'nox -l' loads no lock code until a session runs (start-up speed)
     from scaffolder.locks import lockfile
 
     return lockfile.merge_for_install([(p.name, lockfile.read_verified(p)) for p in lock_paths(project, groups)])
@@ -85,6 +88,7 @@ def locked_requirements(project: Project, groups: Sequence[str]) -> str:
 def pylock_path(project: Project, groups: Sequence[str]) -> Path | None:
     """The verified pylock.toml (no groups) or pylock.dev.toml (the dev group) that matches the
     requirements locks; None when the project has none for these groups."""
+    # lazily: a noxfile imports this module, so 'nox -l' loads no lock code until a session runs (start-up speed)
     from scaffolder.locks import lockfile, pylock
     from scaffolder.locks.locking import PYLOCK, PYLOCK_DEV
 
@@ -100,6 +104,7 @@ def pylock_path(project: Project, groups: Sequence[str]) -> Path | None:
 
 
 def index_args(session_backend: str | None) -> list[str]:
+    # lazily: a noxfile imports this module, so 'nox -l' loads no settings code until a session runs (start-up speed)
     from scaffolder import config
     from scaffolder.indexes import uv_index_args
 
@@ -117,7 +122,7 @@ def install_locked(session: Any, groups: Sequence[str] = ("dev",), root: Path | 
     groups = [groups] if isinstance(groups, str) else list(groups)  # groups="dev" is one group, not three
     _check_groups(groups)
     project = _project(root)
-    if project.settings.get("env") == "conda":
+    if project.recorded.get("env") == "conda":
         _install_conda_locked(session, project, groups)
     else:
         text = locked_requirements(project, groups)  # verifies the requirements locks in any case
@@ -135,6 +140,7 @@ def install_locked(session: Any, groups: Sequence[str] = ("dev",), root: Path | 
 
 def _install_conda_locked(session: Any, project: Project, groups: Sequence[str]) -> None:
     """conda packages from conda-lock.yml as an @EXPLICIT file, then its pip section, hash-checked."""
+    # lazily: the conda lock code loads only when a conda project's session installs (start-up speed)
     from scaffolder.envs.conda import explicit_lines
     from scaffolder.locks import condalock
     from scaffolder.locks.pipsection import requirement_lines

@@ -18,7 +18,9 @@ TABLE = "scaffolder"
 @dataclass
 class Project:
     root: Path
-    settings: dict[str, Any] = field(default_factory=dict)
+    # [tool.scaffolder] as recorded: what made the project (template, answers) and what it chose (env,
+    # Python, installer, locks). Not the command's config.Settings, which layers this with the rest.
+    recorded: dict[str, Any] = field(default_factory=dict)
     pyproject: dict[str, Any] = field(default_factory=dict)
     # What a command derives from these files once and reuses (the lock inputs, say): a command loads
     # its project once, so this lives exactly as long as the command.
@@ -36,17 +38,17 @@ class Project:
     def load(cls, root: Path) -> Project:
         root = Path(root).resolve()
         data = read_pyproject(root / PYPROJECT)
-        settings = data.get("tool", {}).get(TABLE)
-        if settings is None:
+        recorded = data.get("tool", {}).get(TABLE)
+        if recorded is None:
             raise ProjectNotFound(
                 f"{root / PYPROJECT} has no [tool.{TABLE}] table", "generate the project with 'scaffolder new'"
             )
-        settings = dict(settings)
-        if "backend" in settings:  # the old name of env, kept one more release
+        recorded = dict(recorded)
+        if "backend" in recorded:  # the old name of env, kept one more release
             deprecated(f"backend in [tool.{TABLE}] of {root / PYPROJECT}", "env")
-            backend = settings.pop("backend")
-            settings.setdefault("env", backend)
-        return cls(root=root, settings=settings, pyproject=data)
+            backend = recorded.pop("backend")
+            recorded.setdefault("env", backend)
+        return cls(root=root, recorded=recorded, pyproject=data)
 
     @classmethod
     def find(cls, start: Path | None = None) -> Project:
@@ -70,13 +72,13 @@ class Project:
         self.pyproject = read_pyproject(self.pyproject_path)
         self.memo.clear()
 
-    def update_settings(self, **changes: Any) -> None:
+    def record(self, **changes: Any) -> None:
         """Merge ``changes`` into [tool.scaffolder] and rewrite pyproject.toml atomically, keeping its formatting."""
-        self.settings.update({k: v for k, v in changes.items() if v is not None})
+        self.recorded.update({k: v for k, v in changes.items() if v is not None})
         for key in [k for k, v in changes.items() if v is None]:
-            self.settings.pop(key, None)
-        write_settings(self.pyproject_path, self.settings)
-        self.pyproject.setdefault("tool", {})[TABLE] = dict(self.settings)
+            self.recorded.pop(key, None)
+        write_recorded(self.pyproject_path, self.recorded)
+        self.pyproject.setdefault("tool", {})[TABLE] = dict(self.recorded)
 
 
 def read_pyproject(path: Path) -> dict[str, Any]:
@@ -90,7 +92,7 @@ def read_pyproject(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path} is not valid TOML: {exc}", "fix the file and try again") from None
 
 
-def write_settings(pyproject_path: Path, settings: dict[str, Any]) -> None:
+def write_recorded(pyproject_path: Path, recorded: dict[str, Any]) -> None:
     """Replace the [tool.scaffolder] table of ``pyproject_path`` (creating the file if needed)."""
     import tomlkit
 
@@ -101,7 +103,7 @@ def write_settings(pyproject_path: Path, settings: dict[str, Any]) -> None:
         tool = tomlkit.table(is_super_table=True)
         doc["tool"] = tool
     table = tomlkit.table()
-    for key, value in settings.items():
+    for key, value in recorded.items():
         table[key] = _inline(value)
     tool[TABLE] = table
     atomic_write_text(path, tomlkit.dumps(doc))

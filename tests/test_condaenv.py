@@ -84,18 +84,18 @@ def test_rollback_restores_inputs_and_lock_and_removes_the_new_env(tmp_path, cha
 
 def test_manager_lock_with_another_torch_variant_retargets_the_inputs(tmp_path, channel, monkeypatch):
     from scaffolder.config import load
-    from scaffolder.project import Project, write_settings
+    from scaffolder.project import Project, write_recorded
 
     monkeypatch.setenv("SCAFFOLDER_CONDA_CHANNELS", channel.as_uri())
     monkeypatch.setenv("SCAFFOLDER_CONDA_ENGINE", "rattler")
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\nversion = "0"\ndependencies = ["torch>=2"]\n')
-    write_settings(tmp_path / "pyproject.toml", {"env": "conda", "python": cc.PY})
+    write_recorded(tmp_path / "pyproject.toml", {"env": "conda", "python": cc.PY})
     manager = condaenv.CondaManager()
     project = Project.load(tmp_path)
     cpu = manager.lock(project, load(cli={"torch": "cpu"}, project=project))
     assert cpu.torch == "cpu" and cpu.written == ["conda-lock.yml"]
     project = Project.load(tmp_path)
-    assert project.settings["torch"] == "cpu"
+    assert project.recorded["torch"] == "cpu"
     assert "pytorch >=2 cpu*" in (tmp_path / "environment.yml").read_text()
     result = manager.lock(project, load(cli={"torch": "cu126"}, project=project))
     assert result.torch == "cu126"
@@ -108,13 +108,13 @@ def test_manager_lock_with_another_torch_variant_retargets_the_inputs(tmp_path, 
 
 def test_platform_added_to_environment_yml_gets_virtual_packages_and_a_solution(tmp_path, channel, monkeypatch):
     from scaffolder.config import load
-    from scaffolder.project import Project, write_settings
+    from scaffolder.project import Project, write_recorded
 
     monkeypatch.setenv("SCAFFOLDER_CONDA_CHANNELS", channel.as_uri())
     monkeypatch.setenv("SCAFFOLDER_CONDA_ENGINE", "rattler")
     monkeypatch.setenv("SCAFFOLDER_CONDA_PLATFORMS", HERE)
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\nversion = "0"\ndependencies = ["torch"]\n')
-    write_settings(tmp_path / "pyproject.toml", {"env": "conda", "python": cc.PY, "torch": "cu126"})
+    write_recorded(tmp_path / "pyproject.toml", {"env": "conda", "python": cc.PY, "torch": "cu126"})
     manager = condaenv.CondaManager()
     manager.lock(Project.load(tmp_path), load(project=Project.load(tmp_path)))
     env = tmp_path / "environment.yml"

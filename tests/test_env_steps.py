@@ -53,7 +53,7 @@ def test_new_makes_env_lock_and_install(template, tmp_path, offline, monkeypatch
     result = _new(template, tmp_path / "out")
     project = result.project_dir
     assert result.steps == ["render template", "move into place", *(s[0] for s in ENV_STEPS)]
-    settings = Project.load(project).settings
+    settings = Project.load(project).recorded
     assert {k: settings[k] for k in ("env", "installer", "env_path", "lock", "torch")} == \
         {"env": "venv", "installer": "uv", "env_path": ".venv", "lock": "requirements.lock", "torch": "cpu"}
     assert (project / "requirements.lock").is_file() and (project / "requirements-dev.lock").is_file()

@@ -61,7 +61,7 @@ def test_create_check_drift_sync_and_remove(project):
     result = sc("env", "create", "--json")
     data = json.loads(result.stdout)
     assert data["installer"] == "uv" and data["packages"] == 3
-    settings = Project.load(project).settings
+    settings = Project.load(project).recorded
     assert {k: settings[k] for k in ("env", "installer", "env_path", "lock", "torch")} == \
         {"env": "venv", "installer": "uv", "env_path": ".venv", "lock": "requirements.lock", "torch": "cpu"}
     assert "already exists" in sc("env", "create", ok=1).output
@@ -97,7 +97,7 @@ def test_create_check_drift_sync_and_remove(project):
 
 def test_pip_installer_end_to_end(project):
     sc("env", "create", "--installer", "pip")
-    settings = Project.load(project).settings
+    settings = Project.load(project).recorded
     assert settings["installer"] == "pip"
     installed = get_backend("virtualenv").installed(project / ".venv")
     assert installed.keys() == {"pip", "sc-alpha", "sc-beta", "sc-devtool"}
@@ -162,13 +162,13 @@ def test_unreachable_index_on_sync(project, tmp_path, monkeypatch):
 
 
 def test_remove_refuses_what_is_not_an_env(project):
-    Project.load(project).update_settings(env_path="src")
+    Project.load(project).record(env_path="src")
     (project / "src" / "demo").mkdir(parents=True)
     (project / "src" / "demo" / "__init__.py").write_text("")
     assert "not a virtual environment" in sc("env", "remove", ok=1).output
     assert "not a virtual environment" in sc("env", "create", "--recreate", ok=1).output
     assert (project / "src" / "demo" / "__init__.py").exists()
-    Project.load(project).update_settings(env_path=".")
+    Project.load(project).record(env_path=".")
     assert "would make the project itself" in sc("env", "remove", ok=2).output
 
 
@@ -228,7 +228,7 @@ def test_create_for_another_python_relocks_for_it(project):
     result = sc("env", "create", "--python", other)
     assert f"locking again for Python {other}" in result.output
     assert lockfile.read(project / "requirements.lock").meta["python"] == other
-    assert Project.load(project).settings["python"] == other
+    assert Project.load(project).recorded["python"] == other
     sc("check")
 
 
@@ -244,13 +244,13 @@ def test_extras_are_chosen_recorded_and_part_of_freshness(project):
     sc("lock")
     assert "sc-gamma" not in lockfile.read(project / "requirements.lock").versions()
     sc("lock", "--extra", "more")
-    assert Project.load(project).settings["extras"] == ["more"]
+    assert Project.load(project).recorded["extras"] == ["more"]
     assert lockfile.read(project / "requirements.lock").versions()["sc-gamma"] == "1.0"
     sc("lock", "--check")
     write_project(project, deps=["sc-alpha"], extras={"more": ["sc-gamma", "sc-devtool"]})
     sc("lock", "--check", ok=EXIT_DRIFT)
     sc("lock", "--no-extras")
-    assert "extras" not in Project.load(project).settings
+    assert "extras" not in Project.load(project).recorded
     sc("lock", "--check")
     assert "exclude each other" in error_of(sc("lock", "--extra", "more", "--all-extras", ok=2))
     assert "no extra 'gpu'" in error_of(sc("lock", "--extra", "gpu", ok=2))
@@ -316,7 +316,7 @@ def test_old_spellings_of_env_still_work_with_one_note(project, monkeypatch, _is
     assert notes == [f"note: {old} is deprecated, use {new} ({old} will be removed in the next release)"]
     assert json.loads(result.stdout)["packages"] == 3
     text = (project / "pyproject.toml").read_text()
-    assert Project.load(project).settings["env"] == "venv" and "backend" not in text  # recorded as env
+    assert Project.load(project).recorded["env"] == "venv" and "backend" not in text  # recorded as env
 
 
 def test_lock_and_env_commands_take_the_old_flag_with_a_note(project):

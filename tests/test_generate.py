@@ -21,9 +21,9 @@ def test_minimal_renders_and_records_provenance(tmp_path):
     result = create_project(opts(tmp_path, overrides={"description": "Typed", "python_version": "3.12"}))
     project = Project.load(result.project_dir)
     assert result.project_dir == tmp_path / "out" / "demo-app"
-    assert project.settings["template"] == "builtin:minimal"
-    assert project.settings["template_version"] == "0.1.0"
-    answers = project.settings["answers"]
+    assert project.recorded["template"] == "builtin:minimal"
+    assert project.recorded["template_version"] == "0.1.0"
+    answers = project.recorded["answers"]
     assert answers["package_name"] == "demo_app" and answers["description"] == "Typed"
     assert (result.project_dir / "src" / "demo_app" / "__init__.py").is_file()
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".scaffolder")]
@@ -31,7 +31,7 @@ def test_minimal_renders_and_records_provenance(tmp_path):
 
 def test_recorded_answers_rerender_identically(tmp_path):
     first = create_project(opts(tmp_path, overrides={"description": "Same"}))
-    answers = Project.load(first.project_dir).settings["answers"]
+    answers = Project.load(first.project_dir).recorded["answers"]
     again = create_project(opts(tmp_path, output_dir=tmp_path / "again", overrides=answers))
     assert snapshot(first.project_dir) == snapshot(again.project_dir)
 

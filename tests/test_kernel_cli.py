@@ -11,7 +11,7 @@ from test_kernels import run_in_kernel
 from scaffolder.cli import cli
 from scaffolder.kernels import project as project_kernel
 from scaffolder.kernels import specs as kernels
-from scaffolder.project import Project, write_settings
+from scaffolder.project import Project, write_recorded
 
 
 def invoke(*args):
@@ -23,7 +23,7 @@ def project(tmp_path, monkeypatch):
     root = tmp_path / "Sentiment.Bot"
     root.mkdir()
     (root / "pyproject.toml").write_text('[project]\nname = "sentiment-bot"\n')
-    write_settings(root / "pyproject.toml", {
+    write_recorded(root / "pyproject.toml", {
         "template": "builtin:minimal",
         "answers": {"project_name": "Sentiment Bot", "project_slug": "Sentiment.Bot"},
         "env_path": ".venv",
@@ -34,7 +34,7 @@ def project(tmp_path, monkeypatch):
 
 
 def settings(root):
-    return Project.load(root).settings
+    return Project.load(root).recorded
 
 
 def test_register_defaults_record_and_run_in_the_project_env(project):
@@ -140,7 +140,7 @@ def test_register_without_env_or_project(project, tmp_path, monkeypatch):
 
 def test_a_conda_project_registers_its_prefix(project):
     # A conda-shaped prefix (real venv + conda-meta/; no conda or Python package can be had offline here).
-    Project.load(project).update_settings(env="conda", env_path=None)  # default prefix: .conda
+    Project.load(project).record(env="conda", env_path=None)  # default prefix: .conda
     make_env(project / ".conda")
     (project / ".conda" / "conda-meta").mkdir()
     result = invoke("kernel", "register", "--json")

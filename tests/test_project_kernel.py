@@ -46,7 +46,7 @@ def test_kernel_is_the_last_step_and_skipped_without_env_or_with_no_kernel():
 def test_new_registers_and_records_the_kernel(tmp_path, monkeypatch):
     result = create_project(_new(tmp_path, monkeypatch))
     assert result.steps[-1] == "register kernel"
-    settings = Project.load(result.project_dir).settings
+    settings = Project.load(result.project_dir).recorded
     assert settings["kernel"] == "sentiment-bot"
     info = kernels.get_kernel("sentiment-bot")
     assert info.display_name == "Python (Sentiment-Bot)"
@@ -57,7 +57,7 @@ def test_new_registers_and_records_the_kernel(tmp_path, monkeypatch):
 
 def test_no_kernel_registers_nothing(tmp_path, monkeypatch):
     result = create_project(_new(tmp_path, monkeypatch, kernel=False))
-    assert "kernel" not in Project.load(result.project_dir).settings
+    assert "kernel" not in Project.load(result.project_dir).recorded
     assert kernels.get_kernel("sentiment-bot") is None
 
 
@@ -106,7 +106,7 @@ def test_new_installs_ipykernel_through_the_lock_and_env_remove_unregisters(tmp_
     assert "ipykernel>=6.25" in project.pyproject["dependency-groups"]["dev"]
     dev_lock = (result.project_dir / "requirements-dev.lock").read_text()
     assert "\nipykernel==" in dev_lock and "--hash=sha256:" in dev_lock
-    assert project.settings["kernel"] == "demo-app"
+    assert project.recorded["kernel"] == "demo-app"
     prefix, ipykernel_file = run_in_kernel("demo-app", "import sys, ipykernel; print(sys.prefix); "
                                                        "print(ipykernel.__file__)").split()
     assert prefix == str(env) and ipykernel_file.startswith(str(env))

@@ -51,7 +51,7 @@ def test_env_create_picks_the_newest_match_and_keeps_it(tmp_path, offline, pytho
     chosen = newest(placed, HERE)
     out = sc("env", "create").output
     assert f"Python {chosen} ({placed[chosen]}): newest installed match for requires-python >={HERE}\n" in out
-    assert Project.load(root).settings["python"] == chosen
+    assert Project.load(root).recorded["python"] == chosen
     assert lockfile.read(root / "requirements.lock").meta["python"] == chosen
     assert runs(root / ".venv" / "bin" / "python") == chosen
     sc("check")
@@ -63,7 +63,7 @@ def test_env_create_picks_the_newest_match_and_keeps_it(tmp_path, offline, pytho
     monkeypatch.delenv("SCAFFOLDER_PYTHON")
     out = sc("env", "create", "--recreate").output
     assert f"Python {HERE} ({sys.executable}): set by [tool.scaffolder] python\n" in out
-    assert Project.load(root).settings["python"] == HERE and runs(root / ".venv" / "bin" / "python") == HERE
+    assert Project.load(root).recorded["python"] == HERE and runs(root / ".venv" / "bin" / "python") == HERE
 
 
 def test_env_create_without_a_match_lists_what_is_installed_and_creates_nothing(tmp_path, offline, pythons,
@@ -100,14 +100,14 @@ def test_new_prefers_the_templates_python_version_then_the_newest(template, tmp_
     out = sc(*new, "-o", str(tmp_path / "a")).output
     assert f"Python {HERE} ({sys.executable}): the template's python_version, within requires-python >=3.6\n" in out
     project = tmp_path / "a" / "demo"
-    assert Project.load(project).settings["python"] == HERE and runs(project / ".venv" / "bin" / "python") == HERE
+    assert Project.load(project).recorded["python"] == HERE and runs(project / ".venv" / "bin" / "python") == HERE
 
     chosen = newest(placed, HERE)
     out = sc(*new, "-o", str(tmp_path / "b"), "--set", "python_version=3.99", "--set", f"min_python={HERE}").output
     assert (f"Python {chosen} ({placed[chosen]}): newest installed match for requires-python >={HERE} "
             "(the template's python_version 3.99 is not installed)\n") in out
     project = tmp_path / "b" / "demo"
-    assert Project.load(project).settings["python"] == chosen and runs(project / ".venv" / "bin" / "python") == chosen
+    assert Project.load(project).recorded["python"] == chosen and runs(project / ".venv" / "bin" / "python") == chosen
 
 
 def test_new_without_a_match_fails_in_one_line_and_leaves_nothing(template, tmp_path, offline, pythons):

@@ -121,7 +121,7 @@ def test_lock_platform_env_sync_and_check_through_the_cli(tmp_path, platform_ind
     here = current_platform()
     others = [p for p in DEFAULT_PLATFORMS if p != here]
     sc("lock", "--platform", ",".join(others))
-    assert Project.load(root).settings["platforms"] == others and Project.load(root).settings["pylock"] == PYLOCK
+    assert Project.load(root).recorded["platforms"] == others and Project.load(root).recorded["pylock"] == PYLOCK
     created = sc("env", "create", ok=1)
     error = [line for line in created.output.splitlines() if line.startswith("error:")]
     assert error == [f"error: {MAIN_LOCK} does not cover this machine ({here}); it is locked for "
@@ -144,7 +144,7 @@ def test_lock_platform_env_sync_and_check_through_the_cli(tmp_path, platform_ind
     # The team narrows the set: the project records it and check says the lock no longer matches.
     write_project(root, deps=["sc-native<2"], dev=["sc-beta"])
     project = Project.load(root)
-    project.update_settings(platforms=[here])
+    project.record(platforms=[here])
     checked = sc("check", ok=3)
     assert f"{MAIN_LOCK} covers {', '.join([*others, here])}, the project records {here}" in checked.output
     sc("lock")
@@ -274,7 +274,7 @@ def test_one_lock_carries_cpu_and_cuda_torch_and_each_machine_gets_its_build(tmp
     monkeypatch.chdir(root)
     here = current_platform()
     sc("lock", "--platform", f"{here},macos-arm64,windows-x86_64", "--torch", "cpu,cu126")
-    settings = Project.load(root).settings
+    settings = Project.load(root).recorded
     assert settings["torch"] == "cpu" and settings["torch_variants"] == ["cu126"]
     main = lockfile.read_verified(root / MAIN_LOCK)
     cuda = lockfile.read_verified(root / "requirements.cu126.lock")
@@ -371,7 +371,7 @@ def test_the_default_set_drops_platforms_the_indexes_cannot_serve_and_a_chosen_s
     dropped = [p for p in DEFAULT_PLATFORMS if p != "linux-x86_64"]
     for platform in dropped:
         assert f"warning: not locking for {platform}: sc-native 2.0 has no wheel for {platform}" in out
-    assert Project.load(root).settings["platforms"] == ["linux-x86_64"]
+    assert Project.load(root).recorded["platforms"] == ["linux-x86_64"]
     assert lockfile.read(root / MAIN_LOCK).platforms == ("linux-x86_64",)
     assert sc("check", ok=None).output.count("does not cover") == 0
     refused = sc("lock", "--platform", ",".join(DEFAULT_PLATFORMS), ok=1)

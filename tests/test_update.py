@@ -67,7 +67,7 @@ def test_check_reports_a_newer_template(setup, monkeypatch):
 
 def test_update_merges_and_keeps_user_edits(setup):
     tpl, project, v1, v2 = setup
-    assert Project.load(project).settings["template_version"] == v1
+    assert Project.load(project).recorded["template_version"] == v1
     config = project / "config.toml"
     config.write_text(config.read_text().replace("epochs = 3", "epochs = 30"))  # the user's edit
     base = commit_all(project, "more epochs")
@@ -78,7 +78,7 @@ def test_update_merges_and_keeps_user_edits(setup):
     assert (project / "NEW.md").read_text() == "owner: ml-team\n"
     assert not (project / "gone.txt").exists()
     assert result.conflicts == [] and result.added == ["NEW.md"] and result.removed == ["gone.txt"]
-    settings = Project.load(project).settings
+    settings = Project.load(project).recorded
     assert settings["template_version"] == v2 and settings["answers"]["owner"] == "ml-team"
     assert update_project(Project.load(project), allow_dirty=True).up_to_date
     assert update_project(Project.load(project), allow_dirty=True).git_base is None  # no clean base checked
@@ -105,7 +105,7 @@ def test_dirty_tree_is_refused_and_untouched(setup):
     with pytest.raises(DirtyTree, match="--allow-dirty"):
         update_project(Project.load(project))
     assert (project / "config.toml").read_text() == "edited but not committed\n"
-    assert Project.load(project).settings["template_version"] == v1
+    assert Project.load(project).recorded["template_version"] == v1
 
 
 def test_update_to_an_older_ref_and_dry_run(setup):

@@ -3,7 +3,7 @@
 Commands hand the library the reporter the CLI made (``current_reporter``); nothing below this layer
 looks at the click context.
 
-Start-up speed: commands import the library inside their functions, never at module level, because
+Start-up speed: commands import the library lazily, inside their functions, never at module level, because
 ``scaffolder --help`` loads every command module and must not load cookiecutter, rich, virtualenv or
 torch (tests/test_cli.py checks ``sys.modules``).
 """

@@ -89,8 +89,8 @@ def remove(name, as_json) -> None:
 
     project = _project_or_none()
     info = kernels.remove(name, project_kernel.search_dirs(project))
-    if project is not None and project.settings.get("kernel") == info.name:
-        project.update_settings(kernel=None, kernel_prefix=None)
+    if project is not None and project.recorded.get("kernel") == info.name:
+        project.record(kernel=None, kernel_prefix=None)
     if as_json:
         print_json(info.as_dict())
         return

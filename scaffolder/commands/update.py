@@ -46,7 +46,7 @@ def update(checkout, allow_dirty, no_input, trust, allow_outside_links, dry_run,
     if as_json:
         print_json(result.as_dict())
     elif result.up_to_date:
-        click.echo(f"up to date with {project.settings.get('template')} ({result.to_version})")
+        click.echo(f"up to date with {project.recorded.get('template')} ({result.to_version})")
     else:
         verb = "would update" if dry_run else "updated"
         click.echo(f"{verb} {result.from_version[:12]} -> {result.to_version[:12]}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 
 from scaffolder.envs.base import EnvBackend
+from scaffolder.errors import UsageError
 
 # name -> "module:class" (or a factory that returns a backend)
 BACKENDS: dict[str, str] = {
@@ -20,8 +21,6 @@ BACKENDS: dict[str, str] = {
 
 
 def get_backend(name: str) -> EnvBackend:
-    from scaffolder.errors import UsageError
-
     target = BACKENDS.get(name)
     if target is None:
         raise UsageError(f"unknown environment backend {name!r}", f"choose one of: {', '.join(sorted(BACKENDS))}")

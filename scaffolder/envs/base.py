@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from scaffolder.errors import UsageError
+
 if TYPE_CHECKING:  # pragma: no cover
     from scaffolder.console import Reporter
     from scaffolder.project import Project
@@ -56,8 +58,6 @@ def env_dir_at(root: Path, rel: str | Path) -> Path:
     root = Path(root)
     path = (root / rel).absolute()
     if path == root.absolute() or root.absolute().is_relative_to(path):
-        from scaffolder.errors import UsageError
-
         raise UsageError(f"env_path {str(rel)!r} would make the project itself the environment",
                          "set env_path in [tool.scaffolder] to a subdirectory such as .venv")
     return path

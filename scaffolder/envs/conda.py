@@ -108,6 +108,7 @@ def select_engine(
 
 
 def _rattler() -> CondaEngine:
+    # lazily: the embedded engine (py-rattler, the conda extra) loads only without a conda executable (start-up speed)
     from scaffolder.envs.rattler import RattlerBackend
 
     if not RattlerBackend.available():

@@ -15,9 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scaffolder.console import Reporter
 from scaffolder.envs.base import EnvManager, env_dir_at
+from scaffolder.envs.conda import select_engine
+from scaffolder.envs.condabase import CondaEngine, installed_conda
+from scaffolder.envs.manager import _link_project_source, choose_python, remove_env_dir
 from scaffolder.errors import EnvError, LockError, UsageError
 from scaffolder.fsutil import atomic_write_text
+from scaffolder.indexes import load_index_config, uv_index_args
 from scaffolder.locks.condalock import (
     DEFAULT_CHANNELS,
     DEFAULT_PLATFORMS,
@@ -27,18 +32,22 @@ from scaffolder.locks.condalock import (
     VIRTUAL_PACKAGES_FILE,
     current_platform,
     environment_for_project,
+    extend_virtual_packages,
+    lock_specification,
     read_lock,
     render_virtual_packages,
+    retarget_torch,
     stale_platforms,
 )
+from scaffolder.locks.inputs import gather
+from scaffolder.locks.locking import LockResult
+from scaffolder.locks.torch_variant import resolve_variant
+from scaffolder.transaction import Transaction
 
 if TYPE_CHECKING:  # pragma: no cover
     from conda_lock.lockfile.v2prelim.models import Lockfile
 
-    from scaffolder.console import Reporter
-    from scaffolder.envs.condabase import CondaEngine
     from scaffolder.project import Project
-    from scaffolder.transaction import Transaction
 
 ENV_DIR = ".conda"
 
@@ -67,8 +76,6 @@ def prefix_for(root: Path, settings: Mapping[str, Any], engine: CondaEngine | No
     name = settings.get("env_name")
     if name:
         if engine is None:
-            from scaffolder.envs.conda import select_engine
-
             engine = select_engine()
         return engine.named_prefix(str(name))
     return env_dir_at(root, settings.get("env_path") or ENV_DIR)
@@ -208,18 +215,13 @@ class CondaManager(EnvManager):
     kind = "conda"
 
     def engine(self, settings) -> CondaEngine:  # noqa: ANN001 - config.Settings
-        from scaffolder.envs.conda import select_engine
-
         return select_engine(settings.get("conda.engine"), settings.get("conda.exe"), settings.get("conda.search"))
 
     def files(self, project: Project) -> CondaFiles:
-        return CondaFiles.of(project.root, project.settings)
+        return CondaFiles.of(project.root, project.recorded)
 
     def torch(self, project: Project, settings) -> str | None:  # noqa: ANN001
         """The concrete torch variant, or None when the project does not use torch."""
-        from scaffolder.locks.inputs import gather
-        from scaffolder.locks.torch_variant import resolve_variant
-
         return resolve_variant(settings.get("torch")) if gather(project.root, project.pyproject).uses_torch else None
 
     def python(self, project: Project, settings) -> str:  # noqa: ANN001
@@ -227,8 +229,6 @@ class CondaManager(EnvManager):
 
     def python_choice(self, project: Project, settings):  # noqa: ANN001, ANN201 - pythons.PythonChoice
         """The Python conda installs: as for a venv, but from the channel, so any known version fits."""
-        from scaffolder.envs.manager import choose_python
-
         version = str(settings.get("python") or "")
         if "/" in version or "\\" in version:
             raise UsageError(f"a conda env takes a Python version, not the interpreter {version}",
@@ -237,8 +237,6 @@ class CondaManager(EnvManager):
 
     def ensure_inputs(self, project: Project, settings, *, txn: Transaction | None = None) -> list[Path]:  # noqa: ANN001
         """environment.yml and virtual-packages.yml from the project's dependencies, unless they exist."""
-        from scaffolder.locks.inputs import gather
-
         inputs = gather(project.root, project.pyproject)
         return write_inputs(
             self.files(project), name=project.name, requirements=inputs.main.lines() + inputs.dev.lines(),
@@ -248,9 +246,7 @@ class CondaManager(EnvManager):
 
     def _retarget(self, project: Project, variant: str | None, txn: Transaction | None) -> None:
         """A new torch variant rewrites virtual-packages.yml and environment.yml's pytorch lines."""
-        from scaffolder.locks.condalock import lock_specification, retarget_torch
-
-        recorded = project.settings.get("torch")
+        recorded = project.recorded.get("torch")
         files = self.files(project)
         if variant is None or recorded in (None, variant) or not files.env_file.exists():
             return
@@ -262,8 +258,6 @@ class CondaManager(EnvManager):
 
     def _cover_platforms(self, files: CondaFiles, variant: str | None, txn: Transaction | None) -> None:
         """A platform added to environment.yml gets its virtual packages, so it is not solved without any."""
-        from scaffolder.locks.condalock import extend_virtual_packages, lock_specification
-
         if not files.vp_file.exists():
             return
         platforms = sorted(lock_specification(files.env_file).platforms)
@@ -274,13 +268,9 @@ class CondaManager(EnvManager):
 
     def lock(self, project: Project, settings, *, upgrade: bool = False, upgrade_packages: Sequence[str] = (),  # noqa: ANN001
              reporter: Reporter | None = None, txn: Transaction | None = None, extras: Sequence[str] | None = None):
-        from scaffolder.console import Reporter
-
         if extras is not None:
             raise UsageError("--extra, --all-extras and --no-extras choose extras for venv projects",
                              "a conda project lists its packages in environment.yml: edit it, then lock")
-        from scaffolder.locks.locking import LockResult
-
         reporter = reporter or Reporter()
         files = self.files(project)
         engine = self.engine(settings)
@@ -295,9 +285,9 @@ class CondaManager(EnvManager):
                             upgrade=list(upgrade_packages) if upgrade_packages else upgrade)
         changes = {"torch": variant} if variant else {}
         if txn is not None:  # a caller inside a transaction records the settings once it succeeds
-            project.settings.update(changes)
+            project.recorded.update(changes)
         elif changes:
-            project.update_settings(**changes)
+            project.record(**changes)
         here = [p for p in lockfile.package if p.platform == current_platform()]
         return LockResult(
             main=files.lock_file, dev=None, packages=len(here), dev_packages=0, engine=engine.name, torch=variant,
@@ -310,13 +300,10 @@ class CondaManager(EnvManager):
 
     def create(self, project: Project, settings, *, recreate: bool = False,  # noqa: ANN001
                reporter: Reporter | None = None) -> dict[str, Any]:
-        from scaffolder.console import Reporter
-        from scaffolder.transaction import Transaction
-
         reporter = reporter or Reporter()
         engine = self.engine(settings)
         files = self.files(project)
-        prefix = prefix_for(project.root, project.settings, engine)
+        prefix = prefix_for(project.root, project.recorded, engine)
         existed = prefix.exists()
         if existed and not recreate:
             raise EnvError(f"{prefix} already exists",
@@ -339,20 +326,18 @@ class CondaManager(EnvManager):
                 sync(files, engine, prefix, txn=txn)
                 link_project_source(engine, prefix, project.root)
         changes: dict[str, Any] = {"env": "conda", "python": python, "lock": files.lock_file.name}
-        changes.update({"torch": project.settings["torch"]} if project.settings.get("torch") else {})
-        if not project.settings.get("env_name"):
+        changes.update({"torch": project.recorded["torch"]} if project.recorded.get("torch") else {})
+        if not project.recorded.get("env_name"):
             changes["env_path"] = _shown(prefix, project)
-        project.update_settings(**changes)
+        project.record(**changes)
         return {"path": str(prefix), "python": installed_python(prefix), "installer": engine.name,
                 "packages": len(engine.installed(prefix)), "recreated": existed}
 
     def sync(self, project: Project, settings, *, reporter: Reporter | None = None) -> dict[str, Any]:  # noqa: ANN001
-        from scaffolder.console import Reporter
-
         reporter = reporter or Reporter()
         engine = self.engine(settings)
         files = self.files(project)
-        prefix = prefix_for(project.root, project.settings, engine)
+        prefix = prefix_for(project.root, project.recorded, engine)
         state, detail = lock_state(files)
         if state == "stale":
             reporter.warn(f"{detail}; installing it anyway")
@@ -364,7 +349,7 @@ class CondaManager(EnvManager):
     def info(self, project: Project, settings) -> dict[str, Any]:  # noqa: ANN001
         engine = self.engine(settings)
         files = self.files(project)
-        prefix = prefix_for(project.root, project.settings, engine)
+        prefix = prefix_for(project.root, project.recorded, engine)
         data = describe(files, engine, prefix)
         data["path"] = data.pop("prefix")
         state, detail = lock_state(files)
@@ -375,9 +360,7 @@ class CondaManager(EnvManager):
         return data
 
     def remove(self, project: Project, settings, *, reporter: Reporter | None = None) -> dict[str, Any]:  # noqa: ANN001
-        from scaffolder.envs.manager import remove_env_dir
-
-        prefix = prefix_for(project.root, project.settings, self.engine(settings))
+        prefix = prefix_for(project.root, project.recorded, self.engine(settings))
         if not prefix.exists():
             return {"path": str(prefix), "removed": False}
         if not (prefix / "conda-meta").is_dir():
@@ -387,31 +370,25 @@ class CondaManager(EnvManager):
 
     def check(self, project: Project, settings) -> list[str]:  # noqa: ANN001
         files = self.files(project)
-        if project.settings.get("env") != "conda":
+        if project.recorded.get("env") != "conda":
             state, detail = lock_state(files)
             return [detail] if state != "fresh" else []
         engine = self.engine(settings)
-        return check(files, engine, prefix_for(project.root, project.settings, engine))
+        return check(files, engine, prefix_for(project.root, project.recorded, engine))
 
 
 def pip_index_args() -> list[str]:
     """Where the pip: section's packages come from: the same sources the venv backend uses."""
-    from scaffolder.indexes import load_index_config, uv_index_args
-
     config = load_index_config()
     return uv_index_args(config) + [arg for path in config.constraints for arg in ("-c", path)]
 
 
 def link_project_source(engine: CondaEngine, prefix: Path, root: Path) -> None:
     """The project's src/ on the env's path, as for a venv (a .pth file; no Python in the env: nothing)."""
-    from scaffolder.envs.manager import _link_project_source
-
     _link_project_source(engine, prefix, root)
 
 
 def installed_python(prefix: Path) -> str | None:
-    from scaffolder.envs.condabase import installed_conda
-
     record = installed_conda(prefix).get("python")
     return record.version if record else None
 

@@ -23,8 +23,23 @@ from scaffolder.envs.venv import VenvBackend, looks_like_venv
 from scaffolder.errors import EnvError, LockError, UsageError
 from scaffolder.fsutil import is_within, remove_tree
 from scaffolder.locks import lockfile
-from scaffolder.locks.inputs import project_extras, project_inputs
-from scaffolder.locks.locking import DEV_LOCK, MAIN_LOCK, LockResult, fingerprints, lock_project, lock_state
+from scaffolder.locks.inputs import fingerprint, project_extras, project_inputs
+from scaffolder.locks.locking import (
+    DEV_LOCK,
+    MAIN_LOCK,
+    PYLOCK,
+    PYLOCK_DEV,
+    CoverageError,
+    LockResult,
+    fingerprints,
+    lock_project,
+    lock_state,
+    variant_lock,
+    variant_locks,
+)
+from scaffolder.locks.platforms import DEFAULT_PLATFORMS, current_platform, local_marker_environment, parse_platforms
+from scaffolder.locks.resolvers import default_engine
+from scaffolder.locks.torch_variant import choose_variant, detect_driver_version, resolve_variant, validate_variant
 from scaffolder.project import Project
 from scaffolder.pythons import NoMatchingPython, PythonChoice, choose, current_version
 from scaffolder.transaction import Transaction
@@ -78,7 +93,7 @@ def choose_python(project: Project, settings, *, installed: bool = True) -> Pyth
     ``installed=False`` is for conda, which installs the version from its channel.
     """
     source = settings.source("python") if hasattr(settings, "source") else None
-    answers = project.settings.get("answers") or {}
+    answers = project.recorded.get("answers") or {}
     return choose(project.pyproject.get("project", {}).get("requires-python"), explicit=settings.get("python"),
                   explicit_from=_python_source(source), preferred=answers.get("python_version"), installed=installed)
 
@@ -91,7 +106,7 @@ def wanted_python(project: Project, settings) -> str:
     try:
         return choose_python(project, settings).version
     except NoMatchingPython:
-        return str((project.settings.get("answers") or {}).get("python_version") or current_version())
+        return str((project.recorded.get("answers") or {}).get("python_version") or current_version())
 
 
 def _python_source(source: str | None) -> str:
@@ -106,14 +121,12 @@ def _python_source(source: str | None) -> str:
 
 def env_path(project: Project) -> Path:
     """The project's venv (``env_path``, default .venv)."""
-    return env_dir_at(project.root, project.settings.get("env_path") or DEFAULT_ENV_PATH)
+    return env_dir_at(project.root, project.recorded.get("env_path") or DEFAULT_ENV_PATH)
 
 
 def lock_files(root: Path) -> list[tuple[str, Path]]:
     """The locks this machine installs: requirements.lock, or requirements.<variant>.lock when this
     machine picks another locked PyTorch build (``machine_torch``), then requirements-dev.lock."""
-    from scaffolder.locks.locking import variant_lock
-
     variant = machine_torch(root)
     main_name = variant_lock(variant) if variant else MAIN_LOCK
     main, dev = Path(root) / main_name, Path(root) / DEV_LOCK
@@ -123,8 +136,6 @@ def lock_files(root: Path) -> list[tuple[str, Path]]:
 def lock_file_names(root: Path) -> list[str]:
     """Every lock file the project has: the requirements locks (with each torch build's), then
     pylock.toml and pylock.dev.toml."""
-    from scaffolder.locks.locking import PYLOCK, PYLOCK_DEV, variant_locks
-
     names = [MAIN_LOCK, DEV_LOCK, *(p.name for p in variant_locks(root).values()), PYLOCK, PYLOCK_DEV]
     return [n for n in names if (Path(root) / n).is_file()]
 
@@ -136,9 +147,6 @@ def machine_torch(root: Path) -> str | None:
     ``SCAFFOLDER_TORCH`` asks for one; otherwise (``auto``) the newest locked CUDA build this
     machine's driver runs, else cpu. A build the lock does not have is one line naming the
     ``scaffolder lock --torch`` that adds it."""
-    from scaffolder.locks.locking import variant_locks
-    from scaffolder.locks.torch_variant import choose_variant, detect_driver_version, validate_variant
-
     variants = variant_locks(root)
     if not variants:
         return None
@@ -160,8 +168,6 @@ def machine_torch(root: Path) -> str | None:
 
 def expected_packages(root: Path, python: str | None = None) -> dict[str, str]:
     """What the locks put into an env of Python ``python`` on this machine: name -> version (or URL)."""
-    from scaffolder.locks.platforms import local_marker_environment
-
     environment = local_marker_environment(python) if python else None
     expected: dict[str, str] = {}
     for _, path in lock_files(root):
@@ -172,16 +178,12 @@ def expected_packages(root: Path, python: str | None = None) -> dict[str, str]:
 def project_platforms(settings: Settings) -> tuple[str, ...]:
     """The platforms the project locks for: --platform, SCAFFOLDER_PLATFORMS, ``platforms`` in
     [tool.scaffolder], the team file, else linux-x86_64, linux-aarch64, macos-arm64, windows-x86_64."""
-    from scaffolder.locks.platforms import DEFAULT_PLATFORMS, parse_platforms
-
     value = settings.get("platforms")
     return parse_platforms(value) if value else DEFAULT_PLATFORMS
 
 
 def require_coverage(locks: list[tuple[str, lockfile.Lock]], here: str | None = None) -> None:
     """Refuse, in one line, to install a universal lock that does not cover this machine."""
-    from scaffolder.locks.platforms import current_platform
-
     here = here or current_platform()
     for name, lock in locks:
         if lock.platforms and here not in lock.platforms:
@@ -196,8 +198,6 @@ def install_locked(root: Path, env: Path, backend: VenvBackend, *, reporter: Rep
 
     A universal lock is narrowed to what this machine installs (its markers evaluated for the env's
     Python here), so the installer gets exact pins and hashes and resolves nothing."""
-    from scaffolder.locks.platforms import local_marker_environment
-
     locks = [(name, lockfile.read_verified(path)) for name, path in lock_files(root)]
     env_version = backend.python_version(env) or ""
     for name, lock in locks:
@@ -269,7 +269,7 @@ class VenvManager(EnvManager):
             with reporter.step(f"create {_rel(env, project)} (Python {version}, {backend.installer})"):
                 backend.create(env, str(interpreter))
             locked_for = _locked_python(project.root)
-            project.settings.update(python=version, installer=backend.installer)
+            project.recorded.update(python=version, installer=backend.installer)
             if not (project.root / MAIN_LOCK).exists() or locked_for not in (None, version):
                 if locked_for is not None:
                     reporter.warn(f"{MAIN_LOCK} is for Python {locked_for}; locking again for Python {version}")
@@ -279,7 +279,7 @@ class VenvManager(EnvManager):
                 self._warn_if_stale(project, settings, reporter)
             with reporter.step("install from the lock"):
                 count = install_locked(project.root, env, backend, reporter=reporter)
-        project.update_settings(env="venv", installer=backend.installer, python=version,
+        project.record(env="venv", installer=backend.installer, python=version,
                                 env_path=_rel(env, project), lock=MAIN_LOCK)
         return {"path": str(env), "python": version, "installer": backend.installer, "packages": count,
                 "recreated": existed}
@@ -328,21 +328,15 @@ class VenvManager(EnvManager):
              reporter: Reporter | None = None, txn: Transaction | None = None,
              extras: Sequence[str] | str | None = None) -> LockResult:
         """Lock the project; ``extras`` (None: the recorded ones) chooses optional-dependencies extras."""
-        from scaffolder.locks.resolvers import default_engine
-        from scaffolder.locks.torch_variant import resolve_variant
-
         reporter = reporter or Reporter()
         version = wanted_python(project, settings)
         torch = resolve_variant(settings.get("torch"))
-        from scaffolder.locks.locking import CoverageError
-        from scaffolder.locks.platforms import current_platform
-
         engine = settings.get("installer") or default_engine()
         extras = project_extras(project) if extras is None else extras
         platforms = project_platforms(settings)
         chosen = bool(settings.get("platforms"))
         variants = settings.get("torch_variants")
-        variants = list(project.settings.get("torch_variants") or []) if variants is None else list(variants)
+        variants = list(project.recorded.get("torch_variants") or []) if variants is None else list(variants)
         if engine == "pip" and platforms != (current_platform(),) and default_engine() == "uv":
             engine = "uv"  # pip-compile has no universal mode; pip still installs the lock
         if _single_platform_lock(project.root):
@@ -370,24 +364,19 @@ class VenvManager(EnvManager):
                         reporter.warn(f"not locking for {platform}: {problem} on the configured indexes "
                                       f"(choose the set with 'scaffolder lock --platform ...')")
                     platforms = kept
-        from scaffolder.locks.locking import PYLOCK
-
         # pylock.toml (PEP 751) is written beside requirements.lock by universal (uv) locks; recorded.
         pylock = PYLOCK if (project.root / PYLOCK).exists() else None
         changes = dict(python=version, torch=torch, lock=MAIN_LOCK, extras=extras or None, platforms=list(platforms),
                        pylock=pylock, torch_variants=[v for v in variants if v != torch] or None)
         if txn is not None:  # a caller inside a transaction records the settings once it succeeds
-            project.settings.update({k: v for k, v in changes.items() if v is not None})
+            project.recorded.update({k: v for k, v in changes.items() if v is not None})
             for key in [k for k, v in changes.items() if v is None]:
-                project.settings.pop(key, None)
+                project.recorded.pop(key, None)
         else:
-            project.update_settings(**changes)
+            project.record(**changes)
         return result
 
     def lock_states(self, project: Project, settings) -> dict[str, tuple[str, str]]:
-        from scaffolder.locks.platforms import current_platform
-        from scaffolder.locks.torch_variant import resolve_variant
-
         inputs = project_inputs(project)
         platforms = project_platforms(settings)
         main_fp, dev_fp = fingerprints(inputs, wanted_python(project, settings), resolve_variant(settings.get("torch")),
@@ -395,10 +384,7 @@ class VenvManager(EnvManager):
         here = current_platform()
         states = {MAIN_LOCK: lock_state(project.root / MAIN_LOCK, main_fp, platforms, here),
                   DEV_LOCK: lock_state(project.root / DEV_LOCK, dev_fp, platforms, here)}
-        from scaffolder.locks.inputs import fingerprint
-        from scaffolder.locks.locking import variant_locks
-
-        wanted = set(project.settings.get("torch_variants") or [])
+        wanted = set(project.recorded.get("torch_variants") or [])
         for variant, path in variant_locks(project.root).items():
             if variant not in wanted or not inputs.uses_torch:
                 states[path.name] = ("stale", f"{path.name} is a torch build the project no longer locks")
@@ -418,7 +404,7 @@ class VenvManager(EnvManager):
     def check(self, project: Project, settings) -> list[str]:
         """Why the project is not reproducible right now; empty when lock and env are both in order."""
         problems = [detail for state, detail in self.lock_states(project, settings).values() if state != "fresh"]
-        if project.settings.get("env", "venv") != "venv" or "env_path" not in project.settings:
+        if project.recorded.get("env", "venv") != "venv" or "env_path" not in project.recorded:
             return problems
         env = env_path(project)
         backend = venv_backend(settings.get("installer"), settings)

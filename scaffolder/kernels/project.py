@@ -8,26 +8,34 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scaffolder import config
 from scaffolder.config import Settings
 from scaffolder.console import Reporter, color_enabled
-from scaffolder.envs.manager import BEFORE_REMOVE, env_path
+from scaffolder.envs.manager import (
+    BEFORE_REMOVE,
+    VenvManager,
+    env_path,
+    expected_packages,
+    install_locked,
+    venv_backend,
+)
 from scaffolder.errors import KernelError, KernelExists
+from scaffolder.fsutil import atomic_write_text
 from scaffolder.kernels import specs as kernels
+from scaffolder.locks.inputs import REQUIREMENTS_DEV_IN, project_inputs
+from scaffolder.locks.locking import MAIN_LOCK
 from scaffolder.names import kernel_name
 from scaffolder.project import Project
-
-if TYPE_CHECKING:  # pragma: no cover
-    from scaffolder.transaction import Transaction
+from scaffolder.transaction import Transaction
 
 IPYKERNEL = "ipykernel"
 IPYKERNEL_REQUIREMENT = "ipykernel>=6.25"
 
 
 def _answers(project: Project) -> dict[str, Any]:
-    answers = project.settings.get("answers")
+    answers = project.recorded.get("answers")
     return answers if isinstance(answers, dict) else {}
 
 
@@ -43,9 +51,10 @@ def default_display_name(project: Project) -> str:
 
 def env_dir(project: Project) -> Path:
     """The project's environment: ``env_path`` (``.venv``, or ``.conda`` for conda), or a named conda env."""
-    settings = project.settings
+    settings = project.recorded
     if settings.get("env") != "conda":
         return env_path(project)
+    # lazily: the conda manager and engines load only for conda projects (start-up speed)
     from scaffolder.envs.conda import select_engine
     from scaffolder.envs.conda_manager import prefix_for
 
@@ -62,7 +71,7 @@ def env_python(env: Path) -> Path:
 
 
 def kernel_prefix(project: Project) -> Path | None:
-    recorded = project.settings.get("kernel_prefix")
+    recorded = project.recorded.get("kernel_prefix")
     return project.root / recorded if recorded else None
 
 
@@ -87,15 +96,13 @@ def ipykernel_installer(project: Project, txn: Transaction | None = None, report
     ``txn`` (``new``) the input and lock edits roll back with everything else; outside, in their own."""
 
     def install() -> None:
-        if project.settings.get("env") == "conda":
+        if project.recorded.get("env") == "conda":
             raise KernelError(f"ipykernel is not installed in {env_dir(project)}",
                               "add ipykernel to environment.yml, then run 'scaffolder lock' and 'scaffolder env sync'")
         resolved = settings if settings is not None else config.load(project=project)
         if txn is not None:
             _install_through_lock(project, txn, reporter, resolved)
             return
-        from scaffolder.transaction import Transaction
-
         with Transaction() as own:
             _install_through_lock(project, own, reporter, resolved)
 
@@ -104,10 +111,6 @@ def ipykernel_installer(project: Project, txn: Transaction | None = None, report
 
 def _install_through_lock(project: Project, txn: Transaction, reporter: Reporter | None,
                           settings: Settings) -> None:
-    from scaffolder.envs.manager import VenvManager, expected_packages, install_locked, venv_backend
-    from scaffolder.locks.inputs import project_inputs
-    from scaffolder.locks.locking import MAIN_LOCK
-
     reporter = reporter or Reporter(color=color_enabled())
     if not (project.root / MAIN_LOCK).is_file():
         raise KernelError(f"ipykernel is not installed in {env_dir(project)} and the project has no {MAIN_LOCK}",
@@ -125,9 +128,6 @@ def _install_through_lock(project: Project, txn: Transaction, reporter: Reporter
 
 def _add_dev_requirement(project: Project, txn: Transaction) -> str:
     """Add ipykernel to the dev inputs (the same file the lock reads them from); returns where."""
-    from scaffolder.fsutil import atomic_write_text
-    from scaffolder.locks.inputs import REQUIREMENTS_DEV_IN
-
     path = project.root / REQUIREMENTS_DEV_IN
     if path.is_file():
         text = path.read_text(encoding="utf-8")
@@ -170,13 +170,13 @@ def register(
     env = env_dir(project)
     python = env_python(env)
     result = kernels.register(
-        python, name or project.settings.get("kernel") or default_name(project),
+        python, name or project.recorded.get("kernel") or default_name(project),
         display_name or default_display_name(project),
         prefix=prefix, env=env, replace=replace,
         install_ipykernel=ipykernel_installer(project, txn, reporter, settings),
     )
     if record:
-        project.update_settings(kernel=result.kernel.name, kernel_prefix=_relative(prefix, project.root))
+        project.record(kernel=result.kernel.name, kernel_prefix=_relative(prefix, project.root))
     return result
 
 
@@ -215,7 +215,7 @@ def remove_for_env(project: Project, env: Path | None = None,
 
 def check(project: Project) -> list[KernelError]:
     """Problems with the kernel recorded for the project; none when it records no kernel."""
-    name = project.settings.get("kernel")
+    name = project.recorded.get("kernel")
     if not name:
         return []
     env = env_dir(project)

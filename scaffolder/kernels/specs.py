@@ -21,6 +21,7 @@ from typing import Any
 
 from scaffolder.errors import InvalidName, KernelError, KernelExists
 from scaffolder.fsutil import remove_tree
+from scaffolder.names import kernel_name
 
 # Jupyter's own rule is [a-z0-9._-]+ (case-insensitive, stored lower-cased); we also insist on a
 # leading letter or digit so that "." and ".." can never become a kernel directory.
@@ -100,8 +101,6 @@ def validate_name(name: str) -> str:
     """Return ``name`` if Jupyter will store it unchanged, else raise InvalidName with a usable suggestion."""
     if _VALID_NAME.match(name) and len(name) <= MAX_NAME_LENGTH:
         return name
-    from scaffolder.names import kernel_name
-
     try:
         suggestion = f"try {kernel_name(name)[:MAX_NAME_LENGTH]!r}"
     except InvalidName:

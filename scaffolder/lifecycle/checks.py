@@ -10,30 +10,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from scaffolder.envs.manager import manager_for
 from scaffolder.errors import ScaffolderError
+from scaffolder.kernels.project import check as check_kernel
+from scaffolder.lifecycle.update import newer_template_version
 from scaffolder.project import Project
 
 
 def _environment(project: Project, settings) -> list[str]:
-    from scaffolder.envs.manager import manager_for
-
     return manager_for(settings.get("env")).check(project, settings)
 
 
 def _kernel(project: Project, settings) -> list[str]:
-    from scaffolder.kernels.project import check
-
-    return [error.format_message() for error in check(project)]
+    return [error.format_message() for error in check_kernel(project)]
 
 
 def _template(project: Project, settings) -> list[str]:
-    from scaffolder.lifecycle.update import newer_template_version
-
     newer = newer_template_version(project)
     if newer is None:
         return []
-    recorded = str(project.settings.get("template_version", "?"))
-    return [f"template {project.settings.get('template')} is at {newer[:12]}, the project has {recorded[:12]} "
+    recorded = str(project.recorded.get("template_version", "?"))
+    return [f"template {project.recorded.get('template')} is at {newer[:12]}, the project has {recorded[:12]} "
             "(run 'scaffolder update')"]
 
 

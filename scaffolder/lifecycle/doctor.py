@@ -17,10 +17,16 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    from scaffolder.config import Settings
+from scaffolder.config import Settings, config_path, load
+from scaffolder.envs.conda import EXECUTABLES, find_executable
+from scaffolder.indexes import IndexConfig, pip_config_files, unreachable_index
+from scaffolder.kernels import specs as kernels
+from scaffolder.lifecycle.gitrepo import available, identity_missing
+from scaffolder.locks.torch_variant import AUTO_CANDIDATES, choose_variant, detect_driver_version, minimum_driver
+from scaffolder.pythons import _uv_python_dir, find_interpreters
+from scaffolder.tools import find_uv
 
 ERROR, WARNING = "error", "warning"
 
@@ -65,8 +71,6 @@ def _dist_version(name: str) -> str | None:
 
 
 def pythons(report: Report, settings: Settings) -> None:
-    from scaffolder.pythons import _uv_python_dir, find_interpreters
-
     pyenv = str(Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions")
     uv_dir = str(_uv_python_dir())
     found = []
@@ -81,9 +85,6 @@ def pythons(report: Report, settings: Settings) -> None:
 
 
 def installers(report: Report, settings: Settings) -> None:
-    from scaffolder.envs.conda import EXECUTABLES, find_executable
-    from scaffolder.tools import find_uv
-
     kind = settings.get("env") or "venv"
     uv = find_uv()
     tools = {
@@ -118,8 +119,6 @@ def installers(report: Report, settings: Settings) -> None:
 
 
 def gpu(report: Report, settings: Settings) -> None:
-    from scaffolder.locks.torch_variant import AUTO_CANDIDATES, choose_variant, detect_driver_version, minimum_driver
-
     driver = detect_driver_version()
     names: list[str] = []
     smi = shutil.which("nvidia-smi")
@@ -146,8 +145,6 @@ def gpu(report: Report, settings: Settings) -> None:
 
 
 def _answers(url: str) -> bool:
-    from scaffolder.indexes import IndexConfig, unreachable_index
-
     return unreachable_index(IndexConfig(index_url=url), timeout=4.0) is None
 
 
@@ -162,9 +159,6 @@ def _link_ok(link: str) -> bool:
 
 
 def indexes(report: Report, settings: Settings) -> None:
-    from scaffolder.config import config_path
-    from scaffolder.indexes import pip_config_files
-
     config = settings.sources
     urls = [] if config.no_index else [config.index_url or "https://pypi.org/simple/"]
     urls += list(config.extra_index_urls)
@@ -196,8 +190,6 @@ def indexes(report: Report, settings: Settings) -> None:
 
 
 def git(report: Report, settings: Settings) -> None:
-    from scaffolder.lifecycle.gitrepo import available, identity_missing
-
     if not available():
         report.sections["git"] = {"version": None}
         report.problem(WARNING, "git is not installed, so new makes no repository (update needs one)",
@@ -211,8 +203,6 @@ def git(report: Report, settings: Settings) -> None:
 
 
 def jupyter(report: Report, settings: Settings) -> None:
-    from scaffolder.kernels import specs as kernels
-
     dirs = kernels.default_kernel_dirs()
     user = kernels.kernels_dir()
     stale = [k.name for k in kernels.list_kernels() if k.stale]
@@ -232,8 +222,6 @@ CHECKS = (pythons, installers, gpu, indexes, git, jupyter)
 
 
 def diagnose() -> Report:
-    from scaffolder.config import load
-
     report = Report()
     settings = load()
     report.sections["env"] = settings.get("env") or "venv"

@@ -14,14 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scaffolder import __version__
+from scaffolder import __version__, config
 from scaffolder.console import Reporter
 from scaffolder.errors import DestinationExists, InvalidName, ScaffolderError, StepFailed, UntrustedTemplate
 from scaffolder.fsutil import atomic_copy, temporary_dir_beside
+from scaffolder.kernels.project import applies_to_new, register_for_new
+from scaffolder.lifecycle import gitrepo
 from scaffolder.lifecycle.new_options import NewOptions, Step, StepContext
+from scaffolder.lifecycle.new_steps import STEPS
+from scaffolder.lifecycle.summary import next_steps, summarize
 from scaffolder.names import project_names
-from scaffolder.project import write_settings
+from scaffolder.project import write_recorded
 from scaffolder.templates import sources as tpl
+from scaffolder.templates.answers import load_answers_file
 from scaffolder.transaction import Transaction
 
 
@@ -84,9 +89,7 @@ def _check_builtin_names(answers: dict[str, Any]) -> None:
 
 def git_identity() -> dict[str, str]:
     """Prompt defaults for author and email from ``git config`` (the user's own answers still win)."""
-    from scaffolder.lifecycle.gitrepo import identity
-
-    have = identity(Path.cwd())
+    have = gitrepo.identity(Path.cwd())
     found: dict[str, str] = {}
     for key, variables in (("user.name", AUTHOR_VARIABLES), ("user.email", EMAIL_VARIABLES)):
         if key in have:
@@ -141,11 +144,7 @@ def create_project(
     confirm_trust: Callable[[tpl.FetchedTemplate], bool] | None = None,
 ) -> NewResult:
     """Generate a project. Either everything succeeds, or nothing is left behind."""
-    from scaffolder.templates.answers import load_answers_file
-
     reporter = reporter or Reporter()
-    from scaffolder import config
-
     if not options.name.strip():
         raise InvalidName("project name is empty", "pass a name such as 'sentiment-bot'")
     settings = config.load(cli={"template": options.template, "python": options.python,
@@ -208,7 +207,7 @@ def _create(options, reporter, confirm_trust, source, overrides, output_dir, set
             if source.kind == "builtin":
                 _check_builtin_names(answers)
             recorded = provenance(fetched, answers)
-            write_settings(rendered / "pyproject.toml", recorded)
+            write_recorded(rendered / "pyproject.toml", recorded)
             dest = output_dir / rendered.name
             result = NewResult(dest, source.spec, fetched.version, tpl.public_answers(answers))
             result.steps = planned_steps(options)
@@ -233,10 +232,8 @@ def _create(options, reporter, confirm_trust, source, overrides, output_dir, set
                         except ScaffolderError as exc:
                             raise StepFailed(name, exc.message, exc.hint) from exc
                 if any(applies(options) for _, applies, _ in POST_RENDER_STEPS):
-                    write_settings(dest / "pyproject.toml", ctx.recorded)
+                    write_recorded(dest / "pyproject.toml", ctx.recorded)
                 git = _git_step(dest, ctx, source.spec, fetched.version, not had_files) if options.git else None
-            from scaffolder.lifecycle.summary import next_steps, summarize
-
             result.summary = summarize(dest, ctx, git)
             result.next_steps = next_steps(fetched.repo_dir, result.answers, dest, ctx.recorded)
             return result
@@ -245,8 +242,6 @@ def _create(options, reporter, confirm_trust, source, overrides, output_dir, set
 
 
 def _git_step(dest: Path, ctx: StepContext, spec: str, version: str, fresh_dir: bool):
-    from scaffolder.lifecycle import gitrepo
-
     if not fresh_dir:
         result = gitrepo.GitResult(note=f"{dest} held files before, so no repository was made")
     else:
@@ -286,19 +281,7 @@ def decide_trust(fetched: tpl.FetchedTemplate, trust: bool, confirm_trust, *, dr
     )
 
 
-def _env_steps() -> list[Step]:
-    from scaffolder.lifecycle.new_steps import STEPS
-
-    return STEPS
-
-
-def _kernel_step() -> Step:
-    from scaffolder.kernels.project import applies_to_new, register_for_new
-
-    return ("register kernel", applies_to_new, register_for_new)
-
-
 # Environment, then lock, then install: each relies on the one before.
-POST_RENDER_STEPS.extend(_env_steps())
+POST_RENDER_STEPS.extend(STEPS)
 # Keep this the last step: the kernel runs the environment (and ipykernel) that earlier steps made.
-POST_RENDER_STEPS.append(_kernel_step())
+POST_RENDER_STEPS.append(("register kernel", applies_to_new, register_for_new))

@@ -56,7 +56,7 @@ class StepContext:
         if self._project is None:
             root = self.project_dir.resolve()
             pyproject = read_pyproject(root / "pyproject.toml")
-            self._project = Project(root=root, settings=self.recorded, pyproject=pyproject)
+            self._project = Project(root=root, recorded=self.recorded, pyproject=pyproject)
         return self._project
 
     @property

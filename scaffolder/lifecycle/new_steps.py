@@ -107,7 +107,7 @@ def new_create(ctx) -> None:  # noqa: ANN001
     project, settings, manager = _new_context(ctx)
     engine = manager.engine(settings)
     files = manager.files(project)
-    prefix = prefix_for(project.root, project.settings, engine)
+    prefix = prefix_for(project.root, project.recorded, engine)
     if prefix.exists():
         raise EnvError(f"{prefix} already exists", "remove it, or generate into another directory")
     conda_sync(files, engine, prefix, txn=ctx.txn)

@@ -14,6 +14,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from scaffolder.envs.manager import venv_backend
+from scaffolder.errors import LockError
+from scaffolder.locks import lockfile
+from scaffolder.locks.locking import MAIN_LOCK
+from scaffolder.templates.sources import read_template_json
+
 NEXT_STEPS_KEY = "_next_steps"
 GENERIC_NEXT_STEPS = [
     "scaffolder check            # lock fresh, env matches it, kernel alive",
@@ -56,18 +62,12 @@ def _notes(ctx) -> list[str]:  # noqa: ANN001 - lifecycle.new_options.StepContex
 
 def _env_python(env: Path, settings: dict[str, Any]) -> str | None:
     if (env / "pyvenv.cfg").is_file():
-        from scaffolder.envs.manager import venv_backend
-
         return venv_backend(settings.get("installer")).python_version(env) or settings.get("python")
     return settings.get("python")
 
 
 def _torch_build(dest: Path, settings: dict[str, Any]) -> str | None:
     """The torch version the lock pins (``2.13.0+cpu``); None when the project does not use torch."""
-    from scaffolder.errors import LockError
-    from scaffolder.locks import lockfile
-    from scaffolder.locks.locking import MAIN_LOCK
-
     path = dest / (settings.get("lock") or MAIN_LOCK)
     if not path.is_file():
         return None
@@ -91,8 +91,6 @@ def activate_command(env_rel: str, kind: str | None) -> str:
 
 def next_steps(repo_dir: Path, answers: dict[str, Any], dest: Path, settings: dict[str, Any]) -> list[str]:
     """The template's ``_next_steps`` with its answers filled in, else the generic ones."""
-    from scaffolder.templates.sources import read_template_json
-
     try:
         declared = read_template_json(repo_dir).get(NEXT_STEPS_KEY)
     except Exception:  # the template was read moments ago; a summary must not fail `new`

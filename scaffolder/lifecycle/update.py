@@ -24,9 +24,12 @@ from typing import Any
 from scaffolder import config, tomlfile
 from scaffolder.config import Settings
 from scaffolder.console import Reporter
+from scaffolder.envs.manager import manager_for
 from scaffolder.errors import ScaffolderError, TemplateError, UsageError
 from scaffolder.fsutil import atomic_write_bytes
-from scaffolder.project import Project
+from scaffolder.lifecycle.gitrepo import describe_head
+from scaffolder.lifecycle.new import decide_trust
+from scaffolder.project import Project, _inline
 from scaffolder.templates import sources as tpl
 from scaffolder.transaction import Transaction
 
@@ -78,8 +81,6 @@ def check_clean(root: Path) -> str | None:
         raise DirtyTree(
             f"{root} has {changed} uncommitted change(s)", "commit or stash them first, or pass --allow-dirty"
         )
-    from scaffolder.lifecycle.gitrepo import describe_head
-
     return describe_head(root)
 
 
@@ -95,8 +96,6 @@ class Trust:
     granted: bool = False  # a yes already given during this update
 
     def decide(self, fetched: tpl.FetchedTemplate) -> bool:
-        from scaffolder.lifecycle.new import decide_trust
-
         trusted = decide_trust(fetched, self.flag or self.policy or self.granted, self.confirm)
         self.granted = self.granted or (trusted and bool(fetched.runs_code()))
         return trusted
@@ -133,7 +132,7 @@ def _render(spec: str, checkout: str | None, answers: dict[str, Any], work: Path
 def newer_template_version(project: Project) -> str | None:
     """The template's current version when it differs from the recorded one; None when current or unknown
     (a template that cannot be reached now, e.g. offline, is not drift)."""
-    spec = project.settings.get("template")
+    spec = project.recorded.get("template")
     if not spec:
         return None
     try:
@@ -143,7 +142,7 @@ def newer_template_version(project: Project) -> str | None:
             fetched.cleanup()
     except ScaffolderError:
         return None
-    recorded = str(project.settings.get("template_version", ""))
+    recorded = str(project.recorded.get("template_version", ""))
     return None if fetched.version in (recorded, "unversioned") else fetched.version
 
 
@@ -199,8 +198,6 @@ def _with_settings(pyproject_text: str, settings: dict[str, Any], conflicted: bo
     """Put [tool.scaffolder] back; a file with conflict markers is no TOML, so the table is appended."""
     import tomlkit
 
-    from scaffolder.project import _inline
-
     table = tomlkit.table()
     for key, value in settings.items():
         table[key] = _inline(value)
@@ -227,7 +224,7 @@ def update_project(
     ``settings``: the command's (None: resolved here, once)."""
     reporter = reporter or Reporter()
     settings = settings if settings is not None else config.load(project=project)
-    recorded = dict(project.settings)
+    recorded = dict(project.recorded)
     spec = recorded.get("template")
     if not spec:
         raise UsageError("[tool.scaffolder] records no template", "this project was not made by 'scaffolder new'")
@@ -319,12 +316,10 @@ def _plan(root: Path, base_dir: Path | None, new_dir: Path, new_settings: dict[s
 def _relock_if_needed(root: Path, result: UpdateResult, reporter: Reporter, settings: Settings) -> None:
     """Re-pin when the merge changed the dependencies of a locked project. The merge itself stands
     if locking fails (say, offline): the lock is written atomically, so the old one stays intact."""
-    from scaffolder.envs.manager import manager_for
-
     if not result.dependencies_changed or "pyproject.toml" in result.conflicts:
         return
     project = Project.load(root)  # the merge rewrote pyproject.toml
-    if not project.settings.get("lock"):
+    if not project.recorded.get("lock"):
         return
     settings = settings.with_project(project)
     try:

@@ -68,7 +68,7 @@ class LockInputs:
 
 def project_extras(project: Project) -> list[str] | str:
     """The optional-dependencies extras the project locks (``extras`` in [tool.scaffolder]; "*": all)."""
-    extras = project.settings.get("extras") or []
+    extras = project.recorded.get("extras") or []
     return extras if extras == ALL_EXTRAS else list(extras)
 
 

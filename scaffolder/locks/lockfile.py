@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scaffolder.errors import LockError
+from scaffolder.locks.platforms import local_marker_environment, marker_holds
 
 FORMAT = "2"
 SINGLE_PLATFORM_FORMAT = "1"
@@ -84,8 +85,6 @@ class Lock:
 
     def select(self, environment: dict[str, str], source: str = "the lock") -> Lock:
         """What a machine with these marker values installs: one pin per name, markers dropped."""
-        from scaffolder.locks.platforms import marker_holds
-
         pins: dict[str, Pin] = {}
         for pin in self.pins.values():
             if not marker_holds(pin.marker, environment):
@@ -100,8 +99,6 @@ class Lock:
         by default the running interpreter's)."""
         lock = self
         if any(pin.marker for pin in self.pins.values()):
-            from scaffolder.locks.platforms import local_marker_environment
-
             lock = self.select(environment or local_marker_environment(_running_python()))
         return {name: pin.version or pin.url or "" for name, pin in lock.pins.items()}
 

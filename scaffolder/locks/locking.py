@@ -25,7 +25,7 @@ from scaffolder.fsutil import atomic_write_text, temporary_dir_beside
 from scaffolder.indexes import IndexConfig, load_index_config
 from scaffolder.locks import lockfile, pylock
 from scaffolder.locks.inputs import InputSet, LockInputs, fingerprint, gather
-from scaffolder.locks.platforms import DEFAULT_PLATFORMS, current_platform, marker_environment
+from scaffolder.locks.platforms import DEFAULT_PLATFORMS, PLATFORMS, current_platform, marker_environment, wheel_fits
 from scaffolder.locks.resolvers import compile_requirements
 from scaffolder.locks.torch_variant import TORCH_PACKAGES, check_locked_torch, local_variant_pin, variant_index
 from scaffolder.pythons import find_interpreters
@@ -208,8 +208,6 @@ def _local_pin_for_platforms(pin: str, variant: str, find_links: Sequence[str], 
                              python: str) -> str | None:
     """The wheelhouse pin (``torch==2.13.0+cpu``) limited by a marker to the platforms its wheels fit:
     a local folder usually holds one platform's build, and the others must still resolve elsewhere."""
-    from scaffolder.locks.platforms import PLATFORMS, wheel_fits
-
     version = pin.split("==", 1)[1]
     names = []
     for link in find_links:

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING
 
 from scaffolder import tomlfile
 from scaffolder.errors import EnvError, LockError, ScaffolderError
+from scaffolder.indexes import uv_environ
 from scaffolder.pythons import installed_distributions, site_packages
+from scaffolder.tools import find_uv, run
 
 if TYPE_CHECKING:  # pragma: no cover
     from conda_lock.lockfile.v2prelim.models import LockedDependency
@@ -37,8 +39,6 @@ _MANYLINUX_MINORS = (17, *range(28, 41))
 
 
 def uv_binary() -> str:
-    from scaffolder.tools import find_uv
-
     found = find_uv()
     if found is None:
         raise EnvError("uv not found", "pip install uv")
@@ -129,9 +129,6 @@ def install_pip(python: Path, packages: Sequence[LockedDependency]) -> None:
 
 def _run_uv(cmd: list[str], *, what: str, error: type[ScaffolderError], hint: str, cwd: Path | None = None) -> None:
     """uv with the index variables passed as flags only; its output distilled to one line (tool_errors)."""
-    from scaffolder.indexes import uv_environ
-    from scaffolder.tools import run
-
     try:
         run(cmd, env=uv_environ(), cwd=cwd, what=what, error=error)
     except ScaffolderError as exc:

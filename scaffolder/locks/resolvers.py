@@ -20,6 +20,7 @@ from scaffolder.indexes import (
     uv_environ,
     uv_index_args,
 )
+from scaffolder.locks.platforms import current_platform
 from scaffolder.pythons import current_version
 from scaffolder.tools import find_uv, python_module_cmd, run
 
@@ -58,8 +59,6 @@ def compile_requirements(
         env = uv_environ()
     elif engine == "pip":
         if universal:
-            from scaffolder.locks.platforms import current_platform
-
             raise LockError("pip-compile cannot lock for several platforms (it resolves for this machine only)",
                             "lock with uv (scaffolder lock --installer uv), or for this machine only "
                             f"(scaffolder lock --installer pip --platform {current_platform()})")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 def builtin_root() -> Path:
     """The folder of built-in templates (kept here: docs and plugins call ``scaffolder.templates.builtin_root``)."""
-    # Imported on call, so importing this package (for answers or the sandbox) does not load the sources module.
+    # lazily: importing this package (for answers or the sandbox) need not load the sources module (start-up speed)
     from scaffolder.templates.sources import builtin_root as root
 
     return root()

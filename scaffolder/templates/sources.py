@@ -23,6 +23,7 @@ from typing import Any
 from scaffolder import __version__
 from scaffolder.errors import InvalidAnswer, ScaffolderError, TemplateError, UnsafePath, UntrustedTemplate, UsageError
 from scaffolder.fsutil import is_within
+from scaffolder.templates.answers import parse_value
 
 ENTRY_POINT_GROUP = "scaffolder.templates"
 DEFAULT_TEMPLATE = "transformer"
@@ -532,6 +533,7 @@ def jinja_environment(trusted: bool):
     if trusted:
         yield
         return
+    # lazily: cookiecutter and jinja2 (the sandbox imports both) load only to render (start-up speed)
     import cookiecutter.utils as cc_utils
 
     from scaffolder.templates.sandbox import SandboxedStrictEnvironment
@@ -552,8 +554,6 @@ def _coerce(value: Any, default: Any) -> Any:
     """
     if not isinstance(value, str) or default is None or isinstance(default, (str, bool)):
         return value
-    from scaffolder.templates.answers import parse_value
-
     parsed = parse_value(value)
     if isinstance(default, (list, dict)):
         return parsed if isinstance(parsed, type(default)) else value
