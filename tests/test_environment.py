@@ -120,6 +120,16 @@ def test_failed_recreate_brings_back_the_old_env(project):
                                                          "requirements.lock"]
 
 
+def test_failed_create_after_locking_leaves_pyproject_and_no_lock(project):
+    """env create locks first (recording python, torch, lock in [tool.scaffolder]); when the install
+    then fails, the table and the lock files go back to what they were."""
+    write_project(project, deps=["sc-broken"])  # locks (metadata is readable) but cannot be built
+    before = (project / "pyproject.toml").read_bytes()
+    assert "could not build sc-broken" in error_of(sc("env", "create", ok=1))
+    assert (project / "pyproject.toml").read_bytes() == before
+    assert sorted(p.name for p in project.iterdir()) == ["pyproject.toml"]
+
+
 def test_missing_python_creates_nothing(project):
     before = (project / "pyproject.toml").read_bytes()
     assert "Python 3.99 is not installed (found:" in error_of(sc("env", "create", "--python", "3.99", ok=1))

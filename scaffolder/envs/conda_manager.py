@@ -284,9 +284,8 @@ class CondaManager(EnvManager):
             lockfile = lock(files, engine, index_args=pip_index_args(), txn=txn,
                             upgrade=list(upgrade_packages) if upgrade_packages else upgrade)
         changes = {"torch": variant} if variant else {}
-        if txn is not None:  # a caller inside a transaction records the settings once it succeeds
-            project.recorded.update(changes)
-        elif changes:
+        if changes:
+            _guard(project.pyproject_path, txn)  # the old table comes back if a later step fails
             project.record(**changes)
         here = [p for p in lockfile.package if p.platform == current_platform()]
         return LockResult(

@@ -368,12 +368,9 @@ class VenvManager(EnvManager):
         pylock = PYLOCK if (project.root / PYLOCK).exists() else None
         changes = dict(python=version, torch=torch, lock=MAIN_LOCK, extras=extras or None, platforms=list(platforms),
                        pylock=pylock, torch_variants=[v for v in variants if v != torch] or None)
-        if txn is not None:  # a caller inside a transaction records the settings once it succeeds
-            project.recorded.update({k: v for k, v in changes.items() if v is not None})
-            for key in [k for k, v in changes.items() if v is None]:
-                project.recorded.pop(key, None)
-        else:
-            project.record(**changes)
+        if txn is not None:
+            txn.guard(project.pyproject_path)  # the old table comes back if a later step fails
+        project.record(**changes)
         return result
 
     def lock_states(self, project: Project, settings) -> dict[str, tuple[str, str]]:
