@@ -95,10 +95,12 @@ def test_a_rolled_back_new_restores_the_stale_kernel_it_replaced(tmp_path, monke
 
 
 @pytest.mark.slow
-def test_new_installs_ipykernel_through_the_lock_and_env_remove_unregisters(tmp_path):
+def test_new_installs_ipykernel_through_the_lock_and_env_remove_unregisters(tmp_path, monkeypatch):
     # The real steps, no stand-ins: the minimal template's dev group lacks ipykernel, so the kernel
     # step adds it there, locks again (hashed) and syncs the env before registering.
-    from scaffolder.envs.manager import VenvManager
+    from click.testing import CliRunner
+
+    from scaffolder.cli import cli
 
     result = create_project(NewOptions(name="demo-app", template="minimal", output_dir=tmp_path, env="venv"))
     project = Project.load(result.project_dir)
@@ -112,6 +114,8 @@ def test_new_installs_ipykernel_through_the_lock_and_env_remove_unregisters(tmp_
     assert prefix == str(env) and ipykernel_file.startswith(str(env))
     assert project_kernel.check(project) == []
 
-    VenvManager().remove(project, None)
+    monkeypatch.chdir(result.project_dir)
+    removed = CliRunner().invoke(cli, ["env", "remove"])
+    assert removed.exit_code == 0 and not env.exists(), removed.output
     assert kernels.get_kernel("demo-app") is None
     assert "is not registered" in str(project_kernel.check(project)[0])

@@ -114,12 +114,10 @@ def info(env, as_json) -> None:
 @_JSON
 def remove(env, as_json) -> None:
     """Delete the env (and unregister kernels that ran it); the lock stays."""
-    # Importing it registers the clean-up of the kernels that ran the env (kernels sit above envs).
-    import scaffolder.kernels.project  # noqa: F401
+    from scaffolder.kernels.project import remove_for_env
 
-    result, reporter = _locked(lambda manager, project, settings, reporter: manager.remove(project, settings,
-                                                                                            reporter=reporter),
-                               dict(env=env))
+    result, reporter = _locked(lambda manager, project, settings, reporter: manager.remove(
+        project, settings, reporter=reporter, before_remove=remove_for_env), dict(env=env))
     if as_json:
         print_json(result)
         return

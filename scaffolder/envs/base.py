@@ -5,7 +5,7 @@ and fills one environment: uv, virtualenv + pip, a conda executable, rattler).""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -36,8 +36,9 @@ class EnvManager(Protocol):
     def info(self, project: Project, settings: Any) -> dict[str, Any]:
         """Where the env is, its Python, its packages and the lock's state."""
 
-    def remove(self, project: Project, settings: Any, *, reporter: Reporter | None = None) -> dict[str, Any]:
-        """Delete the env (``BEFORE_REMOVE`` hooks run first); the lock stays."""
+    def remove(self, project: Project, settings: Any, *, reporter: Reporter | None = None,
+               before_remove: Callable[[Project, Path, Reporter | None], object] | None = None) -> dict[str, Any]:
+        """Delete the env (``before_remove`` runs first: the kernels' clean-up); the lock stays."""
 
     def lock(self, project: Project, settings: Any, *, upgrade: bool = False, upgrade_packages: Sequence[str] = (),
              reporter: Reporter | None = None, txn: Transaction | None = None,

@@ -19,7 +19,7 @@ from scaffolder.console import Reporter
 from scaffolder.envs.base import EnvManager, env_dir_at
 from scaffolder.envs.conda import select_engine
 from scaffolder.envs.condabase import CondaEngine, installed_conda
-from scaffolder.envs.manager import _link_project_source, choose_python, remove_env_dir
+from scaffolder.envs.manager import BeforeRemove, _link_project_source, choose_python, remove_env_dir
 from scaffolder.errors import EnvError, LockError, UsageError
 from scaffolder.fsutil import atomic_write_text
 from scaffolder.indexes import load_index_config, uv_index_args
@@ -358,14 +358,15 @@ class CondaManager(EnvManager):
             data["matches_lock"] = not engine.drift(prefix, read_lock(files.lock_file))
         return data
 
-    def remove(self, project: Project, settings, *, reporter: Reporter | None = None) -> dict[str, Any]:  # noqa: ANN001
+    def remove(self, project: Project, settings, *, reporter: Reporter | None = None,  # noqa: ANN001
+               before_remove: BeforeRemove | None = None) -> dict[str, Any]:
         prefix = prefix_for(project.root, project.recorded, self.engine(settings))
         if not prefix.exists():
             return {"path": str(prefix), "removed": False}
         if not (prefix / "conda-meta").is_dir():
             raise EnvError(f"{prefix} is not a conda environment, so it was left alone",
                            "delete it yourself if it should go")
-        return remove_env_dir(project, prefix, reporter)
+        return remove_env_dir(project, prefix, reporter, before_remove)
 
     def check(self, project: Project, settings) -> list[str]:  # noqa: ANN001
         files = self.files(project)

@@ -53,9 +53,9 @@ MANAGERS: dict[str, str] = {
 INSTALLERS: dict[str, str] = {"uv": "uv", "pip": "virtualenv"}
 DEFAULT_ENV_PATH = ".venv"
 SOURCE_PTH = "_scaffolder_project_src.pth"
-# Called with (project, env path, reporter) just before ``env remove`` deletes an env: kernels/project.py
-# registers the kernel clean-up here (envs/ never imports kernels/).
-BEFORE_REMOVE: list[Callable[[Project, Path, Reporter | None], object]] = []
+# What runs just before an env is deleted, with (project, env path, reporter): ``env remove`` passes
+# the clean-up of the kernels that ran the env (envs/ never imports kernels/, which sit above it).
+BeforeRemove = Callable[[Project, Path, Reporter | None], object]
 
 
 def manager_for(kind: str | None) -> EnvManager:
@@ -238,10 +238,11 @@ def drift(backend: VenvBackend, env: Path, expected: dict[str, str]) -> list[str
     return lines
 
 
-def remove_env_dir(project: Project, path: Path, reporter: Reporter | None) -> dict[str, Any]:
-    """Remove an environment directory the manager has checked, after the BEFORE_REMOVE hooks (kernels)."""
-    for hook in BEFORE_REMOVE:
-        hook(project, path, reporter)
+def remove_env_dir(project: Project, path: Path, reporter: Reporter | None,
+                   before_remove: BeforeRemove | None = None) -> dict[str, Any]:
+    """Remove an environment directory the manager has checked, after ``before_remove`` (kernels)."""
+    if before_remove is not None:
+        before_remove(project, path, reporter)
     remove_tree(path)
     return {"path": str(path), "removed": True}
 
@@ -315,14 +316,15 @@ class VenvManager(EnvManager):
             info["matches_lock"] = not drift(backend, env, expected_packages(project.root, info["python"]))
         return info
 
-    def remove(self, project: Project, settings, *, reporter: Reporter | None = None) -> dict[str, Any]:
+    def remove(self, project: Project, settings, *, reporter: Reporter | None = None,
+               before_remove: BeforeRemove | None = None) -> dict[str, Any]:
         env = env_path(project)
         if not (env.exists() or env.is_symlink()):
             return {"path": str(env), "removed": False}
         if not env.is_symlink() and not looks_like_venv(env):
             raise EnvError(f"{env} is not a virtual environment, so it was left alone",
                            "delete it yourself if it should go")
-        return remove_env_dir(project, env, reporter)
+        return remove_env_dir(project, env, reporter, before_remove)
 
     def lock(self, project: Project, settings, *, upgrade: bool = False, upgrade_packages: Sequence[str] = (),
              reporter: Reporter | None = None, txn: Transaction | None = None,

@@ -14,7 +14,6 @@ from scaffolder import config
 from scaffolder.config import Settings
 from scaffolder.console import Reporter, color_enabled
 from scaffolder.envs.manager import (
-    BEFORE_REMOVE,
     VenvManager,
     env_path,
     expected_packages,
@@ -236,8 +235,3 @@ def _relative(path: Path | None, root: Path) -> str | None:
     except ValueError:
         return str(path)
 
-
-# ``env remove`` (either kind) unregisters the kernels that ran the env. Registered here, where kernels
-# live, so that envs/ never imports kernels/ (kernels sit above envs); ``commands/env.py`` imports this
-# module before it removes an env.
-BEFORE_REMOVE.append(remove_for_env)
