@@ -88,7 +88,7 @@ def render() -> str:
         "",
         "Every error scaffolder can print, read from its source by `scripts/gen_error_docs.py` (the tests",
         "fail when this page is out of date). Each prints as one line, `error: MESSAGE (FIX)`; `‹…›` marks",
-        "a value filled in at run time. Exit codes: 1 failure, 2 usage error, 3 drift.",
+        "a value filled in at run time. Exit codes: 1 failure, 2 usage error, 3 drift, 4 merge conflicts.",
         "",
     ]
     current = None
