@@ -26,8 +26,8 @@ sys.path[:0] = [str(Path(__file__).parent), str(REPO), str(REPO / "tests")]
 import conda_channel as cc  # noqa: E402
 from _timing import compare  # noqa: E402
 
-from scaffolder.envs import conda_manager as condaenv  # noqa: E402
-from scaffolder.envs.rattler import RattlerBackend, repodata_record  # noqa: E402
+from scaffolder.envs.conda import manager as condaenv  # noqa: E402
+from scaffolder.envs.conda.rattler import RattlerBackend, repodata_record  # noqa: E402
 from scaffolder.locks import condalock  # noqa: E402
 
 PLATFORMS = ["linux-64", "osx-arm64", "win-64"]

@@ -141,7 +141,7 @@ def install_locked(session: Any, groups: Sequence[str] = ("dev",), root: Path | 
 def _install_conda_locked(session: Any, project: Project, groups: Sequence[str]) -> None:
     """conda packages from conda-lock.yml as an @EXPLICIT file, then its pip section, hash-checked."""
     # lazily: the conda lock code loads only when a conda project's session installs (start-up speed)
-    from scaffolder.envs.conda import explicit_lines
+    from scaffolder.envs.conda.executable import explicit_lines
     from scaffolder.locks import condalock
     from scaffolder.locks.pipsection import requirement_lines
 

@@ -28,9 +28,10 @@ def test_import_contracts_are_kept():
 
 
 def test_both_env_managers_implement_the_protocol():
+    from scaffolder.envs import MANAGERS, manager_for
     from scaffolder.envs.base import EnvManager
-    from scaffolder.envs.conda_manager import CondaManager
-    from scaffolder.envs.manager import MANAGERS, VenvManager, manager_for
+    from scaffolder.envs.conda.manager import CondaManager
+    from scaffolder.envs.venv.manager import VenvManager
 
     assert isinstance(VenvManager(), EnvManager) and isinstance(CondaManager(), EnvManager)
     assert {kind: manager_for(kind).kind for kind in MANAGERS} == {"venv": "venv", "conda": "conda"}

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from scaffolder import tomlfile
 from scaffolder.cli import cli
-from scaffolder.envs.rattler import RattlerBackend
+from scaffolder.envs.conda.rattler import RattlerBackend
 
 pytestmark = pytest.mark.skipif(not RattlerBackend.available(), reason="py-rattler is not installed")
 

@@ -128,7 +128,7 @@ def test_new_tree_is_the_render_plus_env_locks_and_git_with_shareable_modes(temp
     finally:
         os.umask(old_umask)
     project = result.project_dir
-    from scaffolder.envs.manager import expected_packages
+    from scaffolder.envs.venv.manager import expected_packages
 
     locks = result.summary["locks"]  # every lock file new reports having written
     assert {"requirements.lock", "requirements-dev.lock"} <= set(locks)

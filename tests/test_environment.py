@@ -289,7 +289,7 @@ class _Counter:
 def test_one_command_parses_pyproject_and_resolves_settings_once(project, monkeypatch, command):
     """One ``env create`` or ``lock``: pyproject.toml read once, the layered settings (and the team
     file and pip's configuration under them) resolved once, the lock inputs gathered once."""
-    import scaffolder.envs.manager  # noqa: F401 - bound before counting, as a command would find it
+    import scaffolder.envs.venv.manager  # noqa: F401 - bound before counting, as a command would find it
     import scaffolder.kernels.project  # noqa: F401
     import scaffolder.locks.locking  # noqa: F401
     from scaffolder import config, indexes, tomlfile

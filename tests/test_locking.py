@@ -6,7 +6,7 @@ import pytest
 from wheelhouse import PY, make_simple_index, make_wheel, serve, write_project
 
 from scaffolder.envs import get_backend
-from scaffolder.envs.manager import install_locked
+from scaffolder.envs.venv.manager import install_locked
 from scaffolder.errors import LockError
 from scaffolder.locks import lockfile
 from scaffolder.locks.inputs import gather

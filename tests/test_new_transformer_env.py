@@ -28,7 +28,7 @@ def _scaffolder(*args, cwd):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SCAFFOLDER_TORCH", "SCAFFOLDER_INDEX"))}
     env.update(JUPYTER_ENV)
     env["PYTHONPATH"] = str(REPO)
-    # Compiling ~1.4 GB of bytecode takes about 2 minutes here; test_envs_venv proves it happens.
+    # Compiling ~1.4 GB of bytecode takes about 2 minutes here; test_envs_venv_backends proves it happens.
     env["SCAFFOLDER_COMPILE_BYTECODE"] = "0"
     return subprocess.run([sys.executable, "-m", "scaffolder", *args], cwd=cwd, env=env, capture_output=True,
                           text=True)

@@ -30,7 +30,7 @@ def _context(**cli):
     """The project (found from the current directory upward), its settings, resolved once for the
     command, and its env manager."""
     from scaffolder import config
-    from scaffolder.envs.manager import manager_for
+    from scaffolder.envs import manager_for
     from scaffolder.project import Project
 
     project = Project.find()

@@ -33,7 +33,7 @@ def lock(upgrade, upgrade_packages, torch, installer, platforms, extras, all_ext
          as_json) -> None:
     """Pin the project's dependencies with hashes into requirements.lock and requirements-dev.lock."""
     from scaffolder import config
-    from scaffolder.envs.manager import manager_for
+    from scaffolder.envs import manager_for
     from scaffolder.errors import DriftFound, UsageError
     from scaffolder.locks.inputs import ALL_EXTRAS
     from scaffolder.locks.platforms import parse_platforms

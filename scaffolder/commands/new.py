@@ -50,7 +50,7 @@ def new(name, template, output_dir, sets, answers_file, no_input, checkout, env,
     derives its other names from it.
     """
     from scaffolder.config import load
-    from scaffolder.envs.manager import manager_for
+    from scaffolder.envs import manager_for
     from scaffolder.lifecycle.new import NewOptions, create_project
     from scaffolder.locks.torch_variant import validate_variant
     from scaffolder.templates.answers import parse_set

@@ -1,6 +1,7 @@
 """The two interfaces of ``envs/``: ``EnvManager`` (a project's environment of one kind, venv or
 conda: what ``env``, ``lock``, ``check`` and ``update`` call) and ``EnvBackend`` (the tool that makes
-and fills one environment: uv, virtualenv + pip, a conda executable, rattler)."""
+and fills one environment: uv, virtualenv + pip, a conda executable, rattler); and what every kind
+does the same way: where the env directory is, linking the project's source, removing an env."""
 
 from __future__ import annotations
 
@@ -9,19 +10,21 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from scaffolder.console import Reporter
 from scaffolder.errors import UsageError
+from scaffolder.fsutil import is_within, remove_tree
+from scaffolder.project import Project
+from scaffolder.pythons import site_packages
 
 if TYPE_CHECKING:  # pragma: no cover
-    from scaffolder.console import Reporter
-    from scaffolder.project import Project
     from scaffolder.transaction import Transaction
 
 
 @runtime_checkable
 class EnvManager(Protocol):
-    """A project's environment of one kind; ``envs.manager.manager_for(kind)`` returns one.
+    """A project's environment of one kind; ``envs.manager_for(kind)`` returns one.
 
-    ``envs.manager.VenvManager`` and ``envs.conda_manager.CondaManager`` implement it. ``settings`` is
+    ``envs.venv.manager.VenvManager`` and ``envs.conda.manager.CondaManager`` implement it. ``settings`` is
     the command's resolved ``config.Settings``. Results are plain dicts, printed as is by ``--json``."""
 
     kind: str  # "venv" or "conda"
@@ -90,3 +93,27 @@ class EnvBackend(ABC):
     @abstractmethod
     def python(self, path: Path) -> Path:
         """The environment's Python interpreter."""
+
+
+SOURCE_PTH = "_scaffolder_project_src.pth"
+# What runs just before an env is deleted, with (project, env path, reporter): ``env remove`` passes
+# the clean-up of the kernels that ran the env (envs/ never imports kernels/, which sit above it).
+BeforeRemove = Callable[[Project, Path, Reporter | None], object]
+
+
+def remove_env_dir(project: Project, path: Path, reporter: Reporter | None,
+                   before_remove: BeforeRemove | None = None) -> dict[str, Any]:
+    """Remove an environment directory the manager has checked, after ``before_remove`` (kernels)."""
+    if before_remove is not None:
+        before_remove(project, path, reporter)
+    remove_tree(path)
+    return {"path": str(path), "removed": True}
+
+
+def link_project_source(env: Path, root: Path) -> None:
+    """Put the project's src/ on the env's path (a .pth file), so its package imports without an
+    install; an env without a Python (a conda env that lists none) gets nothing."""
+    site = site_packages(env)
+    src = Path(root) / "src"
+    if site is not None and src.is_dir() and is_within(src, root):
+        (site / SOURCE_PTH).write_text(str(src.resolve()) + "\n", encoding="utf-8")

@@ -13,13 +13,7 @@ from typing import Any
 from scaffolder import config
 from scaffolder.config import Settings
 from scaffolder.console import Reporter, color_enabled
-from scaffolder.envs.manager import (
-    VenvManager,
-    env_path,
-    expected_packages,
-    install_locked,
-    venv_backend,
-)
+from scaffolder.envs.venv.manager import VenvManager, env_path, expected_packages, install_locked, venv_backend
 from scaffolder.errors import KernelError, KernelExists
 from scaffolder.fsutil import atomic_write_text
 from scaffolder.kernels import specs as kernels
@@ -54,8 +48,8 @@ def env_dir(project: Project) -> Path:
     if settings.get("env") != "conda":
         return env_path(project)
     # lazily: the conda manager and engines load only for conda projects (start-up speed)
-    from scaffolder.envs.conda import select_engine
-    from scaffolder.envs.conda_manager import prefix_for
+    from scaffolder.envs.conda.executable import select_engine
+    from scaffolder.envs.conda.manager import prefix_for
 
     # Only a named env needs a conda engine to find it; a prefix in the project does not.
     return prefix_for(project.root, settings, select_engine() if settings.get("env_name") else None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from scaffolder.envs.manager import manager_for
+from scaffolder.envs import manager_for
 from scaffolder.errors import ScaffolderError
 from scaffolder.kernels.project import check as check_kernel
 from scaffolder.lifecycle.update import newer_template_version

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from scaffolder.config import Settings, config_path, load
-from scaffolder.envs.conda import EXECUTABLES, find_executable
+from scaffolder.envs.conda.executable import EXECUTABLES, find_executable
 from scaffolder.indexes import IndexConfig, pip_config_files, unreachable_index
 from scaffolder.kernels import specs as kernels
 from scaffolder.lifecycle.gitrepo import available, identity_missing

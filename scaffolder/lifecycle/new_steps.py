@@ -10,17 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scaffolder.envs.conda_manager import CondaManager, _shown, link_project_source, prefix_for
-from scaffolder.envs.conda_manager import sync as conda_sync
-from scaffolder.envs.manager import (
-    VenvManager,
-    choose_python,
-    env_path,
-    install_locked,
-    lock_file_names,
-    venv_backend,
-)
-from scaffolder.envs.venv import compile_bytecode
+from scaffolder.envs.base import link_project_source
+from scaffolder.envs.conda.manager import CondaManager, _shown, prefix_for
+from scaffolder.envs.conda.manager import sync as conda_sync
+from scaffolder.envs.python import choose_python
+from scaffolder.envs.venv.backend import compile_bytecode
+from scaffolder.envs.venv.manager import VenvManager, env_path, install_locked, lock_file_names, venv_backend
 from scaffolder.errors import EnvError
 from scaffolder.project import Project
 
@@ -111,7 +106,7 @@ def new_create(ctx) -> None:  # noqa: ANN001
     if prefix.exists():
         raise EnvError(f"{prefix} already exists", "remove it, or generate into another directory")
     conda_sync(files, engine, prefix, txn=ctx.txn)
-    link_project_source(engine, prefix, project.root)
+    link_project_source(prefix, project.root)
     ctx.recorded.update(env="conda", python=manager.python(project, settings), lock=files.lock_file.name,
                         env_path=_shown(prefix, project))
 

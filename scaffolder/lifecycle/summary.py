@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from scaffolder.envs.manager import venv_backend
+from scaffolder.envs.venv.manager import venv_backend
 from scaffolder.errors import LockError
 from scaffolder.locks import lockfile
 from scaffolder.locks.locking import MAIN_LOCK

@@ -24,7 +24,7 @@ from typing import Any
 from scaffolder import config, tomlfile
 from scaffolder.config import Settings
 from scaffolder.console import Reporter
-from scaffolder.envs.manager import manager_for
+from scaffolder.envs import manager_for
 from scaffolder.errors import ScaffolderError, TemplateError, UsageError
 from scaffolder.fsutil import atomic_write_bytes
 from scaffolder.lifecycle.gitrepo import describe_head

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from scaffolder.envs.venv import VenvBackend
+from scaffolder.envs.venv.backend import VenvBackend
 from scaffolder.errors import EnvError
 from scaffolder.indexes import uv_environ, uv_index_args
 from scaffolder.tools import find_uv, run

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scaffolder.envs.condabase import default_envs_dirs, installed_conda, rebuilt_prefix
+from scaffolder.envs.conda.engine import default_envs_dirs, installed_conda, rebuilt_prefix
 
 
 def _prefix(path: Path, marker: str) -> Path:

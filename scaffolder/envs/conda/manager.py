@@ -5,7 +5,7 @@ The files live in the project root: ``environment.yml`` (the user's to edit), ``
 prefix ``.conda/`` in the project unless ``[tool.scaffolder] env_name`` names a shared env
 (``~/.conda/envs/NAME`` or wherever the conda executable keeps named envs).
 The commands (``new --env conda``, ``env``, ``lock``, ``check``) call these; the engine comes from
-``scaffolder.envs.conda.select_engine``.
+``scaffolder.envs.conda.executable.select_engine``.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scaffolder.console import Reporter
-from scaffolder.envs.base import EnvManager, env_dir_at
-from scaffolder.envs.conda import select_engine
-from scaffolder.envs.condabase import CondaEngine, installed_conda
-from scaffolder.envs.manager import BeforeRemove, _link_project_source, choose_python, remove_env_dir
+from scaffolder.envs.base import BeforeRemove, EnvManager, env_dir_at, link_project_source, remove_env_dir
+from scaffolder.envs.conda.engine import CondaEngine, installed_conda
+from scaffolder.envs.conda.executable import select_engine
+from scaffolder.envs.python import choose_python
 from scaffolder.errors import EnvError, LockError, UsageError
 from scaffolder.fsutil import atomic_write_text
-from scaffolder.indexes import load_index_config, uv_index_args
+from scaffolder.indexes import IndexConfig, uv_index_args
 from scaffolder.locks.condalock import (
     DEFAULT_CHANNELS,
     DEFAULT_PLATFORMS,
@@ -210,7 +210,7 @@ def describe(files: CondaFiles, engine: CondaEngine, prefix: Path) -> dict[str, 
 
 
 class CondaManager(EnvManager):
-    """The conda env behind ``env``, ``lock`` and ``check`` (registered in envs.manager.MANAGERS)."""
+    """The conda env behind ``env``, ``lock`` and ``check`` (registered in envs.MANAGERS)."""
 
     kind = "conda"
 
@@ -281,7 +281,7 @@ class CondaManager(EnvManager):
         before = files.lock_file.read_bytes() if files.lock_file.exists() else None
         label = f"lock {files.env_file.name} with {engine.name}" + (f" (torch {variant})" if variant else "")
         with reporter.step(label):
-            lockfile = lock(files, engine, index_args=pip_index_args(), txn=txn,
+            lockfile = lock(files, engine, index_args=pip_index_args(settings.sources), txn=txn,
                             upgrade=list(upgrade_packages) if upgrade_packages else upgrade)
         changes = {"torch": variant} if variant else {}
         if changes:
@@ -323,7 +323,7 @@ class CondaManager(EnvManager):
             txn.guard(prefix)  # an old env is moved aside, and back if this fails
             with reporter.step(f"create {_shown(prefix, project)} with {engine.name}"):
                 sync(files, engine, prefix, txn=txn)
-                link_project_source(engine, prefix, project.root)
+                link_project_source(prefix, project.root)
         changes: dict[str, Any] = {"env": "conda", "python": python, "lock": files.lock_file.name}
         changes.update({"torch": project.recorded["torch"]} if project.recorded.get("torch") else {})
         if not project.recorded.get("env_name"):
@@ -342,7 +342,7 @@ class CondaManager(EnvManager):
             reporter.warn(f"{detail}; installing it anyway")
         with reporter.step(f"sync {_shown(prefix, project)} with the lock ({engine.name})"):
             changed = sync(files, engine, prefix)
-            link_project_source(engine, prefix, project.root)
+            link_project_source(prefix, project.root)
         return {"path": str(prefix), "packages": len(engine.installed(prefix)), "changed": changed}
 
     def info(self, project: Project, settings) -> dict[str, Any]:  # noqa: ANN001
@@ -377,15 +377,10 @@ class CondaManager(EnvManager):
         return check(files, engine, prefix_for(project.root, project.recorded, engine))
 
 
-def pip_index_args() -> list[str]:
-    """Where the pip: section's packages come from: the same sources the venv backend uses."""
-    config = load_index_config()
+def pip_index_args(config: IndexConfig) -> list[str]:
+    """Where the pip: section's packages come from: the same sources (``settings.sources``) the venv
+    backend uses."""
     return uv_index_args(config) + [arg for path in config.constraints for arg in ("-c", path)]
-
-
-def link_project_source(engine: CondaEngine, prefix: Path, root: Path) -> None:
-    """The project's src/ on the env's path, as for a venv (a .pth file; no Python in the env: nothing)."""
-    _link_project_source(engine, prefix, root)
 
 
 def installed_python(prefix: Path) -> str | None:

@@ -1,7 +1,7 @@
 """A project's environment, one call per command: create, sync, describe, remove, lock, check.
 
-Each env kind has a manager registered in ``MANAGERS``; the env, lock and check commands ask
-``manager_for(kind)`` and never name a kind themselves. This module holds the ``venv`` manager:
+Each env kind has a manager registered in ``envs.MANAGERS``; the env, lock and check commands ask
+``envs.manager_for(kind)`` and never name a kind themselves. This module holds the ``venv`` manager:
 a virtual environment filled from requirements.lock (+ requirements-dev.lock) by uv, or by pip
 when uv is missing or ``installer = "pip"``.
 """
@@ -18,8 +18,9 @@ from typing import Any
 from scaffolder.config import Settings
 from scaffolder.console import Reporter
 from scaffolder.envs import get_backend
-from scaffolder.envs.base import EnvManager, env_dir_at
-from scaffolder.envs.venv import VenvBackend, looks_like_venv
+from scaffolder.envs.base import BeforeRemove, EnvManager, env_dir_at, link_project_source, remove_env_dir
+from scaffolder.envs.python import choose_python, wanted_python
+from scaffolder.envs.venv.backend import VenvBackend, looks_like_venv
 from scaffolder.errors import EnvError, LockError, UsageError
 from scaffolder.fsutil import is_within, remove_tree
 from scaffolder.locks import lockfile
@@ -44,30 +45,9 @@ from scaffolder.project import Project
 from scaffolder.pythons import NoMatchingPython, PythonChoice, choose, current_version
 from scaffolder.transaction import Transaction
 
-# env kind -> "module:class" of its manager.
-MANAGERS: dict[str, str] = {
-    "venv": "scaffolder.envs.manager:VenvManager",
-    "conda": "scaffolder.envs.conda_manager:CondaManager",
-}
 # installer -> registered backend that makes a venv with it
 INSTALLERS: dict[str, str] = {"uv": "uv", "pip": "virtualenv"}
 DEFAULT_ENV_PATH = ".venv"
-SOURCE_PTH = "_scaffolder_project_src.pth"
-# What runs just before an env is deleted, with (project, env path, reporter): ``env remove`` passes
-# the clean-up of the kernels that ran the env (envs/ never imports kernels/, which sit above it).
-BeforeRemove = Callable[[Project, Path, Reporter | None], object]
-
-
-def manager_for(kind: str | None) -> EnvManager:
-    # By name, so the conda manager (and what it imports) loads only for a conda project: start-up speed.
-    kind = kind or "venv"
-    target = MANAGERS.get(kind)
-    if target is None:
-        raise UsageError(f"environment kind {kind!r} is not available", f"use one of: {', '.join(MANAGERS)}")
-    module, cls = target.split(":")
-    return getattr(importlib.import_module(module), cls)()
-
-
 def venv_backend(installer: str | None, settings: Settings | None = None) -> VenvBackend:
     """The backend for ``installer`` (uv or pip); uv when it is there and nothing was asked. With the
     command's ``settings`` it installs from their package sources and compiles bytecode if they say so."""
@@ -82,41 +62,6 @@ def venv_backend(installer: str | None, settings: Settings | None = None) -> Ven
         backend.sources = settings.sources
         backend.compile_bytecode = settings.get("compile_bytecode")
     return backend
-
-
-def choose_python(project: Project, settings, *, installed: bool = True) -> PythonChoice:
-    """Which Python the project's env gets, and why: the one decision behind ``new`` and ``env create``.
-
-    A Python that was asked for (--python, SCAFFOLDER_PYTHON, the config file, or ``python`` recorded
-    in [tool.scaffolder]) must satisfy requires-python; otherwise the template's ``python_version``
-    answer when it is installed and fits, else the newest installed match (``pythons.choose``).
-    ``installed=False`` is for conda, which installs the version from its channel.
-    """
-    source = settings.source("python") if hasattr(settings, "source") else None
-    answers = project.recorded.get("answers") or {}
-    return choose(project.pyproject.get("project", {}).get("requires-python"), explicit=settings.get("python"),
-                  explicit_from=_python_source(source), preferred=answers.get("python_version"), installed=installed)
-
-
-def wanted_python(project: Project, settings) -> str:
-    """major.minor the project runs on: the Python asked for, else what ``choose_python`` picks
-    (the template's answer or the running one when no interpreter fits, so describing never fails)."""
-    if settings.get("python"):
-        return str(settings.get("python"))
-    try:
-        return choose_python(project, settings).version
-    except NoMatchingPython:
-        return str((project.recorded.get("answers") or {}).get("python_version") or current_version())
-
-
-def _python_source(source: str | None) -> str:
-    if source and source.startswith("env:"):
-        return source.removeprefix("env:")
-    if source and source.startswith("project:"):
-        return "[tool.scaffolder] python"
-    if source and source.startswith("file:"):
-        return f"python in {source.removeprefix('file:')}"
-    return "--python"
 
 
 def env_path(project: Project) -> Path:
@@ -218,7 +163,7 @@ def install_locked(root: Path, env: Path, backend: VenvBackend, *, reporter: Rep
         backend.sync(env, Path(tmp), on_line=reporter.output_sink() if reporter is not None else None)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    _link_project_source(backend, env, root)
+    link_project_source(env, root)
     return sum(len(lock.pins) for _, lock in locks)
 
 
@@ -236,15 +181,6 @@ def drift(backend: VenvBackend, env: Path, expected: dict[str, str]) -> list[str
         elif "://" not in want and not _same_version(want, have):
             lines.append(f"~ {name} {have} (the lock has {want})")
     return lines
-
-
-def remove_env_dir(project: Project, path: Path, reporter: Reporter | None,
-                   before_remove: BeforeRemove | None = None) -> dict[str, Any]:
-    """Remove an environment directory the manager has checked, after ``before_remove`` (kernels)."""
-    if before_remove is not None:
-        before_remove(project, path, reporter)
-    remove_tree(path)
-    return {"path": str(path), "removed": True}
 
 
 class VenvManager(EnvManager):
@@ -466,11 +402,3 @@ def _same_version(a: str, b: str) -> bool:
 
 def _rel(path: Path, project: Project) -> str:
     return os.path.relpath(path, project.root)
-
-
-def _link_project_source(backend: VenvBackend, env: Path, root: Path) -> None:
-    """Put the project's src/ on the env's path (a .pth file), so its package imports without an install."""
-    site = backend.site_packages(env)
-    src = Path(root) / "src"
-    if site is not None and src.is_dir() and is_within(src, root):
-        (site / SOURCE_PTH).write_text(str(src.resolve()) + "\n", encoding="utf-8")

@@ -45,7 +45,7 @@ class VenvBackend(EnvBackend):
     kind = "venv"
     # Packages the installer itself needs in the env; sync keeps them even if the lock lacks them.
     keep: frozenset[str] = frozenset()
-    # --compile-bytecode or the compile_bytecode setting (``envs.manager.venv_backend`` sets both)
+    # --compile-bytecode or the compile_bytecode setting (``envs.venv.manager.venv_backend`` sets both)
     compile_bytecode: bool | str | None = None
     # The command's package sources (config.Settings.sources); None: pip's and uv's own configuration.
     sources: IndexConfig | None = None

@@ -15,7 +15,7 @@ import conda_channel as cc
 import pytest
 from wheelhouse import make_wheel
 
-from scaffolder.envs.rattler import RattlerBackend
+from scaffolder.envs.conda.rattler import RattlerBackend
 from scaffolder.errors import EnvError, LockError
 from scaffolder.locks import condalock
 

@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
 from scaffolder import __version__
-from scaffolder.envs.condabase import CondaEngine
+from scaffolder.envs.conda.engine import CondaEngine
 from scaffolder.errors import EnvError, LockError, UsageError
 from scaffolder.locks.condalock import (
     archive_stem,

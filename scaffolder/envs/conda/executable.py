@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scaffolder.envs.condabase import CondaEngine, default_envs_dirs
+from scaffolder.envs.conda.engine import CondaEngine, default_envs_dirs
 from scaffolder.errors import EnvError, LockError, UsageError
 from scaffolder.fsutil import temporary_dir_beside
 from scaffolder.locks.condalock import MAPPING_FILE, read_lock, source_path, write_lock
@@ -109,7 +109,7 @@ def select_engine(
 
 def _rattler() -> CondaEngine:
     # lazily: the embedded engine (py-rattler, the conda extra) loads only without a conda executable (start-up speed)
-    from scaffolder.envs.rattler import RattlerBackend
+    from scaffolder.envs.conda.rattler import RattlerBackend
 
     if not RattlerBackend.available():
         raise EnvError("no conda engine: no micromamba, mamba or conda on PATH and py-rattler is not installed",

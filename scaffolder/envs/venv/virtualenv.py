@@ -11,7 +11,7 @@ import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
-from scaffolder.envs.venv import VenvBackend
+from scaffolder.envs.venv.backend import VenvBackend
 from scaffolder.errors import EnvError
 from scaffolder.locks import lockfile
 from scaffolder.tools import python_module_cmd, run

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from scaffolder.envs import conda
-from scaffolder.envs.rattler import RattlerBackend
+from scaffolder.envs.conda import executable as conda
+from scaffolder.envs.conda.rattler import RattlerBackend
 from scaffolder.errors import EnvError, UsageError
 from scaffolder.locks import condalock
 

@@ -8,8 +8,8 @@ import conda_channel as cc
 import pytest
 import yaml
 
-from scaffolder.envs import conda_manager as condaenv
-from scaffolder.envs.rattler import RattlerBackend
+from scaffolder.envs.conda import manager as condaenv
+from scaffolder.envs.conda.rattler import RattlerBackend
 from scaffolder.locks import condalock
 from scaffolder.transaction import Transaction
 

@@ -88,7 +88,7 @@ def test_bytecode_compilation_is_opt_in(tmp_path, offline, local_index, backend,
     else:
         monkeypatch.setenv("SCAFFOLDER_COMPILE_BYTECODE", setting)
     from scaffolder import config
-    from scaffolder.envs.manager import venv_backend
+    from scaffolder.envs.venv.manager import venv_backend
 
     backend = venv_backend(backend.installer, config.load())  # how a command gets its backend
     env = tmp_path / ".venv"
