@@ -21,6 +21,7 @@ from _timing import compare, fresh_dir
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from scaffolder.templates import rendering  # noqa: E402
 from scaffolder.templates import sources as tpl  # noqa: E402
 
 ANSWERS = {"project_name": "bench-app"}
@@ -32,10 +33,10 @@ def render_once(out: Path, trusted: bool) -> tuple[float, Path]:
     source = tpl.resolve("transformer")
     fetched = tpl.fetch(source, out / "scratch")
     try:
-        context = tpl.build_context(fetched, {}, True, dict(ANSWERS), trusted=trusted)
+        context = rendering.build_context(fetched, {}, True, dict(ANSWERS), trusted=trusted)
         render_dir = out / "render"
         render_dir.mkdir()
-        project = tpl.render(fetched, context["cookiecutter"], render_dir, accept_hooks=False, trusted=trusted,
+        project = rendering.render(fetched, context["cookiecutter"], render_dir, accept_hooks=False, trusted=trusted,
                              asked=context["_cookiecutter"], final_output_dir=out, template_arg="transformer")
     finally:
         fetched.cleanup()

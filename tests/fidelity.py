@@ -81,7 +81,7 @@ def read_variables(template_dir: Path) -> dict:
 
 def name_variable(variables: dict) -> str | None:
     """The variable NAME fills, as scaffolder decides it."""
-    from scaffolder.templates.sources import name_variable as decide
+    from scaffolder.templates.rendering import name_variable as decide
 
     return decide(variables)
 

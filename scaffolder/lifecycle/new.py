@@ -25,6 +25,7 @@ from scaffolder.lifecycle.new_steps import STEPS
 from scaffolder.lifecycle.summary import next_steps, summarize
 from scaffolder.names import project_names
 from scaffolder.project import write_recorded
+from scaffolder.templates import rendering
 from scaffolder.templates import sources as tpl
 from scaffolder.templates.answers import load_answers_file
 from scaffolder.transaction import Transaction
@@ -102,7 +103,7 @@ def provenance(fetched: tpl.FetchedTemplate, answers: dict[str, Any]) -> dict[st
         "template": fetched.source.spec,
         "template_version": fetched.version,
         "scaffolder_version": __version__,
-        "answers": tpl.public_answers(answers),
+        "answers": rendering.public_answers(answers),
     }
 
 
@@ -173,7 +174,8 @@ def _answers(options: NewOptions, fetched: tpl.FetchedTemplate, overrides: dict[
              trusted: bool) -> dict[str, Any]:
     """cookiecutter's context, with NAME answering the template's name variable and nothing else."""
     prompt_defaults = {} if options.no_input else git_identity()
-    return tpl.build_context(fetched, overrides, options.no_input, None, trusted, prompt_defaults, name=options.name)
+    return rendering.build_context(fetched, overrides, options.no_input, None, trusted, prompt_defaults,
+                                   name=options.name)
 
 
 def _create(options, reporter, confirm_trust, source, overrides, output_dir, settings,
@@ -189,7 +191,7 @@ def _create(options, reporter, confirm_trust, source, overrides, output_dir, set
                                    runs_code=fetched.runs_code(), dry_run=True)
                 return result
             if trusted:
-                tpl.run_pre_prompt(fetched)
+                rendering.run_pre_prompt(fetched)
             context = _answers(options, fetched, overrides, trusted)
             answers = context["cookiecutter"]
             render_dir = scratch / "render"
@@ -197,19 +199,19 @@ def _create(options, reporter, confirm_trust, source, overrides, output_dir, set
             # Rendering takes well under a second: timed with -v, not announced, so that a template
             # cookiecutter refuses is refused in one line.
             started = time.perf_counter()
-            rendered = tpl.render(fetched, answers, render_dir, accept_hooks=trusted, trusted=trusted,
+            rendered = rendering.render(fetched, answers, render_dir, accept_hooks=trusted, trusted=trusted,
                                   asked=context["_cookiecutter"], final_output_dir=output_dir,
                                   template_arg=options.template or source.location)
             reporter.timings.append((f"render {source.spec}", time.perf_counter() - started))  # shown by -v
-            if tpl.name_variable(tpl.read_template_json(fetched.repo_dir)) is None:
-                reporter.warn(f"template {source.spec} has no {' or '.join(tpl.NAME_VARIABLES)} variable, "
+            if rendering.name_variable(tpl.read_template_json(fetched.repo_dir)) is None:
+                reporter.warn(f"template {source.spec} has no {' or '.join(rendering.NAME_VARIABLES)} variable, "
                               f"so NAME {options.name!r} was not used")
             if source.kind == "builtin":
                 _check_builtin_names(answers)
             recorded = provenance(fetched, answers)
             write_recorded(rendered / "pyproject.toml", recorded)
             dest = output_dir / rendered.name
-            result = NewResult(dest, source.spec, fetched.version, tpl.public_answers(answers))
+            result = NewResult(dest, source.spec, fetched.version, rendering.public_answers(answers))
             result.steps = planned_steps(options)
             result.files = _list_files(rendered)
             result.runs_code = fetched.runs_code()

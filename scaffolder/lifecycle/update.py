@@ -30,6 +30,7 @@ from scaffolder.fsutil import atomic_write_bytes
 from scaffolder.lifecycle.gitrepo import describe_head
 from scaffolder.lifecycle.new import decide_trust
 from scaffolder.project import Project, _inline
+from scaffolder.templates import rendering
 from scaffolder.templates import sources as tpl
 from scaffolder.transaction import Transaction
 
@@ -116,14 +117,14 @@ def _render(spec: str, checkout: str | None, answers: dict[str, Any], work: Path
         trusted = trust.decide(fetched)
         variables = tpl.read_template_json(fetched.repo_dir)
         known = {k: v for k, v in answers.items() if k in variables}
-        full = tpl.build_answers(fetched.repo_dir, known, no_input=True, trusted=trusted, source=source)
-        fresh = {k: v for k, v in tpl.public_answers(full).items() if k not in answers}
+        full = rendering.build_answers(fetched.repo_dir, known, no_input=True, trusted=trusted, source=source)
+        fresh = {k: v for k, v in rendering.public_answers(full).items() if k not in answers}
         if fresh and ask_new is not None:
             known.update(ask_new(fresh))
-            full = tpl.build_answers(fetched.repo_dir, known, no_input=True, trusted=trusted, source=source)
+            full = rendering.build_answers(fetched.repo_dir, known, no_input=True, trusted=trusted, source=source)
         out = work / "render"
         out.mkdir()
-        return fetched, full, tpl.render(fetched, full, out, accept_hooks=False, trusted=trusted)
+        return fetched, full, rendering.render(fetched, full, out, accept_hooks=False, trusted=trusted)
     except BaseException:
         fetched.cleanup()
         raise
@@ -240,7 +241,7 @@ def update_project(
             new_fetched, new_answers, new_dir = _render(spec, to, answers, work / "new", ask_new, decision)
         try:
             result = UpdateResult(old_version, new_fetched.version, git_base=git_base)
-            result.new_answers = {k: v for k, v in tpl.public_answers(new_answers).items() if k not in answers}
+            result.new_answers = {k: v for k, v in rendering.public_answers(new_answers).items() if k not in answers}
             if result.up_to_date:
                 return result
             base_dir = None

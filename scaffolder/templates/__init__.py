@@ -1,5 +1,6 @@
-"""Cookiecutter templates: where they come from and whether they are trusted (``sources``), the
-sandbox hooks run in, and typed answers.
+"""Cookiecutter templates: where they come from and whether they are trusted (``sources``), how
+they are rendered (``rendering``), the sandbox they render in (``sandbox``), and typed answers
+(``answers``).
 
 The built-in templates are not in this package: the wheel carries the repository's ``templates/``
 as ``scaffolder/builtin_templates`` and :func:`builtin_root` finds them.
