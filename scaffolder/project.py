@@ -104,17 +104,18 @@ def write_recorded(pyproject_path: Path, recorded: dict[str, Any]) -> None:
         doc["tool"] = tool
     table = tomlkit.table()
     for key, value in recorded.items():
-        table[key] = _inline(value)
+        table[key] = toml_value(value)
     tool[TABLE] = table
     atomic_write_text(path, tomlkit.dumps(doc))
 
 
-def _inline(value: Any):
+def toml_value(value: Any):
+    """``value`` as tomlkit writes it into [tool.scaffolder]: tables inline, so the table stays one block."""
     import tomlkit
 
     if isinstance(value, dict):
         inline = tomlkit.inline_table()
         for k, v in value.items():
-            inline[k] = _inline(v)
+            inline[k] = toml_value(v)
         return inline
     return value

@@ -48,7 +48,8 @@ def _key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 
 
-def _uv_python_dir() -> Path:
+def uv_python_dir() -> Path:
+    """Where uv keeps the Pythons it installs (UV_PYTHON_INSTALL_DIR, else uv's data directory)."""
     explicit = os.environ.get("UV_PYTHON_INSTALL_DIR")
     if explicit:
         return Path(explicit)
@@ -59,7 +60,7 @@ def _uv_python_dir() -> Path:
 def _search_dirs() -> list[Path]:
     dirs = [Path(p) for p in os.environ.get("PATH", "").split(os.pathsep) if p and "shims" not in Path(p).parts]
     pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-    for root in (pyenv_root / "versions", _uv_python_dir()):
+    for root in (pyenv_root / "versions", uv_python_dir()):
         if root.is_dir():
             dirs += sorted(p / "bin" for p in root.iterdir() if (p / "bin").is_dir())
     return dirs

@@ -25,7 +25,7 @@ from scaffolder.indexes import IndexConfig, pip_config_files, unreachable_index
 from scaffolder.kernels import specs as kernels
 from scaffolder.lifecycle.gitrepo import available, identity_missing
 from scaffolder.locks.torch_variant import AUTO_CANDIDATES, choose_variant, detect_driver_version, minimum_driver
-from scaffolder.pythons import _uv_python_dir, find_interpreters
+from scaffolder.pythons import find_interpreters, uv_python_dir
 from scaffolder.tools import find_uv
 
 ERROR, WARNING = "error", "warning"
@@ -72,7 +72,7 @@ def _dist_version(name: str) -> str | None:
 
 def pythons(report: Report, settings: Settings) -> None:
     pyenv = str(Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions")
-    uv_dir = str(_uv_python_dir())
+    uv_dir = str(uv_python_dir())
     found = []
     for version, path in sorted(find_interpreters().items(), key=lambda kv: tuple(map(int, kv[0].split(".")))):
         where = ("running" if Path(path) == Path(sys.executable) else "uv" if str(path).startswith(uv_dir)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from scaffolder.envs.base import link_project_source
-from scaffolder.envs.conda.manager import CondaManager, _shown, prefix_for
+from scaffolder.envs.conda.manager import CondaManager, prefix_for, shown_path
 from scaffolder.envs.conda.manager import sync as conda_sync
 from scaffolder.envs.python import choose_python
 from scaffolder.envs.venv.backend import compile_bytecode
@@ -108,7 +108,7 @@ def new_create(ctx) -> None:  # noqa: ANN001
     conda_sync(files, engine, prefix, txn=ctx.txn)
     link_project_source(prefix, project.root)
     ctx.recorded.update(env="conda", python=manager.python(project, settings), lock=files.lock_file.name,
-                        env_path=_shown(prefix, project))
+                        env_path=shown_path(prefix, project))
 
 
 # ``new --env conda``: environment.yml, then the lock, then the env (each undone if a later step fails).

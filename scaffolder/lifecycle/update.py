@@ -29,7 +29,7 @@ from scaffolder.errors import ScaffolderError, TemplateError, UsageError
 from scaffolder.fsutil import atomic_write_bytes
 from scaffolder.lifecycle.gitrepo import describe_head
 from scaffolder.lifecycle.new import decide_trust
-from scaffolder.project import Project, _inline
+from scaffolder.project import Project, toml_value
 from scaffolder.templates import rendering
 from scaffolder.templates import sources as tpl
 from scaffolder.transaction import Transaction
@@ -201,7 +201,7 @@ def _with_settings(pyproject_text: str, settings: dict[str, Any], conflicted: bo
 
     table = tomlkit.table()
     for key, value in settings.items():
-        table[key] = _inline(value)
+        table[key] = toml_value(value)
     if conflicted:
         return pyproject_text.rstrip("\n") + "\n\n" + tomlkit.dumps({"tool": {"scaffolder": table}})
     doc = tomlkit.parse(pyproject_text)

@@ -321,13 +321,13 @@ class CondaManager(EnvManager):
             elif state == "stale":
                 reporter.warn(f"{detail}; installing it anyway")
             txn.guard(prefix)  # an old env is moved aside, and back if this fails
-            with reporter.step(f"create {_shown(prefix, project)} with {engine.name}"):
+            with reporter.step(f"create {shown_path(prefix, project)} with {engine.name}"):
                 sync(files, engine, prefix, txn=txn)
                 link_project_source(prefix, project.root)
         changes: dict[str, Any] = {"env": "conda", "python": python, "lock": files.lock_file.name}
         changes.update({"torch": project.recorded["torch"]} if project.recorded.get("torch") else {})
         if not project.recorded.get("env_name"):
-            changes["env_path"] = _shown(prefix, project)
+            changes["env_path"] = shown_path(prefix, project)
         project.record(**changes)
         return {"path": str(prefix), "python": installed_python(prefix), "installer": engine.name,
                 "packages": len(engine.installed(prefix)), "recreated": existed}
@@ -340,7 +340,7 @@ class CondaManager(EnvManager):
         state, detail = lock_state(files)
         if state == "stale":
             reporter.warn(f"{detail}; installing it anyway")
-        with reporter.step(f"sync {_shown(prefix, project)} with the lock ({engine.name})"):
+        with reporter.step(f"sync {shown_path(prefix, project)} with the lock ({engine.name})"):
             changed = sync(files, engine, prefix)
             link_project_source(prefix, project.root)
         return {"path": str(prefix), "packages": len(engine.installed(prefix)), "changed": changed}
@@ -388,7 +388,8 @@ def installed_python(prefix: Path) -> str | None:
     return record.version if record else None
 
 
-def _shown(path: Path, project: Project) -> str:
+def shown_path(path: Path, project: Project) -> str:
+    """``path`` as a user reads it and [tool.scaffolder] records it: relative to the project if inside."""
     try:
         return str(Path(path).relative_to(project.root))
     except ValueError:
