@@ -143,7 +143,8 @@ def is_interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-# Old spellings already noted in this process: a command loads its settings more than once.
+# Old spellings already noted in this process: a project can be loaded twice in one command
+# (``update`` reloads it after its merge), and one note per spelling is enough.
 _DEPRECATED_NOTED: set[str] = set()
 
 

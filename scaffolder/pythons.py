@@ -202,6 +202,8 @@ def installed_distributions(site: Path | None, skip: Callable[[Path], bool] | No
     package's own)."""
     from email.parser import HeaderParser
 
+    from packaging.utils import canonicalize_name
+
     if site is None:
         return {}
     found: dict[str, str] = {}
@@ -214,5 +216,5 @@ def installed_distributions(site: Path | None, skip: Callable[[Path], bool] | No
         except OSError:
             continue
         if headers.get("Name") and headers.get("Version"):
-            found[re.sub(r"[-_.]+", "-", headers["Name"]).lower()] = headers["Version"].strip()
+            found[canonicalize_name(headers["Name"])] = headers["Version"].strip()
     return found

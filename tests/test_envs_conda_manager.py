@@ -90,10 +90,16 @@ def test_manager_lock_with_another_torch_variant_retargets_the_inputs(tmp_path, 
     monkeypatch.setenv("SCAFFOLDER_CONDA_ENGINE", "rattler")
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\nversion = "0"\ndependencies = ["torch>=2"]\n')
     write_recorded(tmp_path / "pyproject.toml", {"env": "conda", "python": cc.PY})
+    from scaffolder.locks import inputs
+
+    gathered = []
+    real_gather = inputs.gather
+    monkeypatch.setattr(inputs, "gather", lambda *a, **k: gathered.append(a[0]) or real_gather(*a, **k))
     manager = condaenv.CondaManager()
     project = Project.load(tmp_path)
     cpu = manager.lock(project, load(cli={"torch": "cpu"}, project=project))
     assert cpu.torch == "cpu" and cpu.written == ["conda-lock.yml"]
+    assert len(gathered) == 1  # the inputs (torch? what goes into environment.yml?) are read once per lock
     project = Project.load(tmp_path)
     assert project.recorded["torch"] == "cpu"
     assert "pytorch >=2 cpu*" in (tmp_path / "environment.yml").read_text()

@@ -15,7 +15,7 @@ def choose_python(project: Project, settings: Settings, *, installed: bool = Tru
     answer when it is installed and fits, else the newest installed match (``pythons.choose``).
     ``installed=False`` is for conda, which installs the version from its channel.
     """
-    source = settings.source("python") if hasattr(settings, "source") else None
+    source = settings.source("python")
     answers = project.recorded.get("answers") or {}
     return choose(project.pyproject.get("project", {}).get("requires-python"), explicit=settings.get("python"),
                   explicit_from=_python_source(source), preferred=answers.get("python_version"), installed=installed)

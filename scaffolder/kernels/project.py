@@ -44,15 +44,15 @@ def default_display_name(project: Project) -> str:
 
 def env_dir(project: Project) -> Path:
     """The project's environment: ``env_path`` (``.venv``, or ``.conda`` for conda), or a named conda env."""
-    settings = project.recorded
-    if settings.get("env") != "conda":
+    recorded = project.recorded
+    if recorded.get("env") != "conda":
         return env_path(project)
     # lazily: the conda manager and engines load only for conda projects (start-up speed)
     from scaffolder.envs.conda.executable import select_engine
     from scaffolder.envs.conda.manager import prefix_for
 
     # Only a named env needs a conda engine to find it; a prefix in the project does not.
-    return prefix_for(project.root, settings, select_engine() if settings.get("env_name") else None)
+    return prefix_for(project.root, recorded, select_engine() if recorded.get("env_name") else None)
 
 
 def env_python(env: Path) -> Path:

@@ -39,7 +39,7 @@ from scaffolder.locks.condalock import (
     retarget_torch,
     stale_platforms,
 )
-from scaffolder.locks.inputs import gather
+from scaffolder.locks.inputs import project_inputs
 from scaffolder.locks.locking import LockResult
 from scaffolder.locks.torch_variant import resolve_variant
 from scaffolder.transaction import Transaction
@@ -222,7 +222,7 @@ class CondaManager(EnvManager):
 
     def torch(self, project: Project, settings) -> str | None:  # noqa: ANN001
         """The concrete torch variant, or None when the project does not use torch."""
-        return resolve_variant(settings.get("torch")) if gather(project.root, project.pyproject).uses_torch else None
+        return resolve_variant(settings.get("torch")) if project_inputs(project, ()).uses_torch else None
 
     def python(self, project: Project, settings) -> str:  # noqa: ANN001
         return self.python_choice(project, settings).version
@@ -237,7 +237,7 @@ class CondaManager(EnvManager):
 
     def ensure_inputs(self, project: Project, settings, *, txn: Transaction | None = None) -> list[Path]:  # noqa: ANN001
         """environment.yml and virtual-packages.yml from the project's dependencies, unless they exist."""
-        inputs = gather(project.root, project.pyproject)
+        inputs = project_inputs(project, ())  # a conda project lists no extras: environment.yml holds them
         return write_inputs(
             self.files(project), name=project.name, requirements=inputs.main.lines() + inputs.dev.lines(),
             python=self.python(project, settings), torch_variant=self.torch(project, settings),

@@ -8,10 +8,9 @@ when uv is missing or ``installer = "pip"``.
 
 from __future__ import annotations
 
-import importlib
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from scaffolder.envs.base import BeforeRemove, EnvManager, env_dir_at, link_proj
 from scaffolder.envs.python import choose_python, wanted_python
 from scaffolder.envs.venv.backend import VenvBackend, looks_like_venv
 from scaffolder.errors import EnvError, LockError, UsageError
-from scaffolder.fsutil import is_within, remove_tree
 from scaffolder.locks import lockfile
 from scaffolder.locks.inputs import fingerprint, project_extras, project_inputs
 from scaffolder.locks.locking import (
@@ -42,7 +40,6 @@ from scaffolder.locks.platforms import DEFAULT_PLATFORMS, current_platform, loca
 from scaffolder.locks.resolvers import default_engine
 from scaffolder.locks.torch_variant import choose_variant, detect_driver_version, resolve_variant, validate_variant
 from scaffolder.project import Project
-from scaffolder.pythons import NoMatchingPython, PythonChoice, choose, current_version
 from scaffolder.transaction import Transaction
 
 # installer -> registered backend that makes a venv with it
